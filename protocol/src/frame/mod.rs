@@ -1,0 +1,1 @@
+//! The frame layer: envelopes, v5 segments, CRCs and compression.

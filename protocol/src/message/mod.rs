@@ -1,0 +1,1 @@
+//! Messages: every request and response body, in every version, both directions.

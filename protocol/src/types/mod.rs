@@ -1,0 +1,1 @@
+//! CQL types and values: type descriptions, the value model, lazy rows.
