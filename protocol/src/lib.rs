@@ -15,5 +15,6 @@ pub use version::{Direction, ProtocolVersion};
 // The frame layer (envelopes, v5 segments, compression) and the message layer (messages, CQL
 // types and values) are declared below; each lives in its own module tree.
 pub mod frame;
+pub mod primitives;
 pub mod message;
 pub mod types;
