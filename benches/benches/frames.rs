@@ -1,0 +1,2 @@
+//! Placeholder until the frames benchmarks land.
+fn main() {}

@@ -1,0 +1,2 @@
+//! Placeholder until the messages benchmarks land.
+fn main() {}

@@ -1,0 +1,2 @@
+//! Placeholder until the routing benchmarks land.
+fn main() {}

@@ -1,0 +1,104 @@
+//! Shared helpers for the tests that run against the real local cluster (`scripts/cluster`).
+//!
+//! The suite expects the cluster the test command starts: `scripts/cluster up --nodes 3
+//! --topology two-dc`. A test that cannot reach it fails with the node's log tail; it never
+//! skips.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::policies::host_filter::AllowListHostFilter;
+
+/// One node of the `two-dc` test cluster, as `scripts/cluster` configures it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedNode {
+    pub number: u8,
+    pub ip: IpAddr,
+    pub dc: &'static str,
+    pub rack: &'static str,
+    pub tokens: BTreeSet<i64>,
+}
+
+/// The `two-dc` cluster: dc1 = 127.0.0.1 (rack1), 127.0.0.2 (rack2); dc2 = 127.0.0.3 (rack1),
+/// one token each, dc2 offset by +100.
+pub fn two_dc_nodes() -> Vec<ExpectedNode> {
+    let node = |number: u8, dc, rack, token: i64| ExpectedNode {
+        number,
+        ip: IpAddr::from([127, 0, 0, number]),
+        dc,
+        rack,
+        tokens: BTreeSet::from([token]),
+    };
+    vec![
+        node(1, "dc1", "rack1", i64::MIN),
+        node(2, "dc1", "rack2", 0),
+        node(3, "dc2", "rack1", i64::MIN + 100),
+    ]
+}
+
+/// The native-protocol address of node `n` (1-based).
+pub fn node_addr(n: u8) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, n], 9042))
+}
+
+/// Where `scripts/cluster` keeps node `n`.
+pub fn node_dir(n: u8) -> PathBuf {
+    let cache = std::env::var_os("RINGGATE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/ringgate")
+        });
+    cache.join("cluster").join(format!("node{n}"))
+}
+
+/// The last `lines` lines of node `n`'s log, for failure messages.
+pub fn log_tail(n: u8, lines: usize) -> String {
+    let path = node_dir(n).join("logs/system.log");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(e) => format!("(no log at {}: {e})", path.display()),
+    }
+}
+
+/// A driver session that talks to node `n` only (no other node is connected to), so that
+/// `system.local` and `system.peers_v2` are that node's own view. Panics with the node's log
+/// tail if the node cannot be reached.
+pub async fn session_to_node(n: u8) -> Session {
+    let addr = node_addr(n);
+    let filter = AllowListHostFilter::new([addr]).expect("a literal address resolves");
+    let built = SessionBuilder::new()
+        .known_node_addr(addr)
+        .host_filter(Arc::new(filter))
+        .connection_timeout(Duration::from_secs(10))
+        .build()
+        .await;
+    match built {
+        Ok(session) => session,
+        Err(e) => panic!(
+            "cannot connect to Cassandra node {n} at {addr}: {e}\n\
+             The test cluster must be up (scripts/cluster up --nodes 3 --topology two-dc).\n\
+             Last lines of node {n}'s log:\n{}",
+            log_tail(n, 50)
+        ),
+    }
+}
+
+/// Parses a `set<text>` of tokens as Cassandra stores them.
+pub fn parse_tokens<'a>(tokens: impl IntoIterator<Item = &'a String>) -> BTreeSet<i64> {
+    tokens
+        .into_iter()
+        .map(|t| {
+            t.parse()
+                .unwrap_or_else(|e| panic!("token {t:?} is not an i64: {e}"))
+        })
+        .collect()
+}
