@@ -1,0 +1,37 @@
+# The two commands of the README:
+#   make demo   a real local Cassandra cluster and a short CQL session through a real driver
+#   make test   every check and test, against that real cluster (what CI runs)
+.PHONY: demo test cluster lint unit fuzz-smoke bench down
+
+SHELL := /bin/bash
+FUZZ_SECONDS ?= 10
+
+demo:
+	scripts/demo
+
+# The real cluster the tests run against (reused when it is already up).
+cluster:
+	scripts/cluster up --nodes 3 --topology two-dc
+
+test: cluster lint unit fuzz-smoke
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+
+unit:
+	scripts/tools
+	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default}
+	cargo test --workspace --doc --locked
+
+fuzz-smoke:
+	@if ls fuzz/fuzz_targets/*.rs >/dev/null 2>&1; then \
+	  scripts/tools --fuzz && scripts/fuzz $(FUZZ_SECONDS); \
+	else echo "no fuzz targets yet"; fi
+
+bench:
+	cargo bench -p ringgate-benches
+
+down:
+	scripts/cluster down
