@@ -81,6 +81,13 @@ pub enum FrameError {
         /// The checksum of the payload bytes.
         computed: u32,
     },
+    /// A segment payload longer than [`MAX_PAYLOAD_LEN`](super::segment::MAX_PAYLOAD_LEN) was
+    /// to be encoded.
+    #[error("segment payload of {len} bytes exceeds the maximum of 131071")]
+    SegmentPayloadTooLarge {
+        /// The payload's length.
+        len: usize,
+    },
     /// A self-contained segment ended in the middle of an envelope.
     #[error("self-contained segment ends inside an envelope ({missing} bytes missing)")]
     PartialEnvelopeInSegment {

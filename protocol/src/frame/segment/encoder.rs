@@ -99,22 +99,9 @@ impl SegmentEncoder {
         self_contained: bool,
         out: &mut BytesMut,
     ) -> Result<(), FrameError> {
-        let payload_len = parts.iter().map(|p| p.len()).sum::<usize>();
         match self.format {
             SegmentFormat::Uncompressed => {
-                let header = SegmentHeader {
-                    payload_len,
-                    uncompressed_len: 0,
-                    self_contained,
-                };
-                out.reserve(6usize.saturating_add(payload_len).saturating_add(4));
-                out.put_slice(header.to_bytes(self.format).get(..6).unwrap_or_default());
-                let mut crc = PayloadCrc::new();
-                for part in parts {
-                    crc.update(part);
-                    out.put_slice(part);
-                }
-                out.put_u32_le(crc.finish());
+                write_plain_segment(parts, self_contained, out);
                 Ok(())
             }
             SegmentFormat::Lz4 => {
@@ -130,6 +117,51 @@ impl SegmentEncoder {
             }
         }
     }
+}
+
+/// Appends one segment of `format` carrying `payload` as it is (whole envelopes when
+/// `self_contained`, a slice of one otherwise). This is the low-level step under
+/// [`SegmentEncoder`], for tests and tools that need segments of arbitrary content.
+pub fn encode_segment(
+    format: SegmentFormat,
+    payload: &[u8],
+    self_contained: bool,
+    out: &mut BytesMut,
+) -> Result<(), FrameError> {
+    if payload.len() > MAX_PAYLOAD_LEN {
+        return Err(FrameError::SegmentPayloadTooLarge { len: payload.len() });
+    }
+    match format {
+        SegmentFormat::Uncompressed => {
+            write_plain_segment(&[payload], self_contained, out);
+            Ok(())
+        }
+        SegmentFormat::Lz4 => write_lz4_segment(payload, self_contained, out),
+    }
+}
+
+/// Appends an uncompressed segment whose payload is the concatenation of `parts` (at most
+/// [`MAX_PAYLOAD_LEN`] bytes in all).
+fn write_plain_segment(parts: &[&[u8]], self_contained: bool, out: &mut BytesMut) {
+    let payload_len = parts.iter().map(|p| p.len()).sum::<usize>();
+    let header = SegmentHeader {
+        payload_len,
+        uncompressed_len: 0,
+        self_contained,
+    };
+    out.reserve(payload_len.saturating_add(10));
+    out.put_slice(
+        header
+            .to_bytes(SegmentFormat::Uncompressed)
+            .get(..6)
+            .unwrap_or_default(),
+    );
+    let mut crc = PayloadCrc::new();
+    for part in parts {
+        crc.update(part);
+        out.put_slice(part);
+    }
+    out.put_u32_le(crc.finish());
 }
 
 /// Appends an LZ4 segment of `payload` (at most [`MAX_PAYLOAD_LEN`] bytes), stored raw when

@@ -36,7 +36,7 @@ mod decoder;
 mod encoder;
 
 pub use decoder::SegmentDecoder;
-pub use encoder::SegmentEncoder;
+pub use encoder::{SegmentEncoder, encode_segment};
 
 use super::crc::crc24;
 use super::{Decoded, FrameError};
