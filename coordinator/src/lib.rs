@@ -5,5 +5,7 @@
 //! routes every request by token to a replica, and hands results back — without storing data.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod pool;
+
 pub use ringgate_protocol as protocol;
 pub use ringgate_routing as routing;

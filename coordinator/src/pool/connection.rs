@@ -1,0 +1,422 @@
+//! One multiplexed connection to a node, after its handshake: a reader task that hands each
+//! response to its waiter by stream id, a writer task that coalesces queued envelopes into few
+//! writes, and a heartbeat that sends OPTIONS when the connection has been idle and closes it
+//! when the heartbeat goes unanswered.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use ringgate_protocol::frame::{Decoded, Envelope, Flags, FrameCodec, FrameError, Header};
+use ringgate_protocol::{Direction, Opcode, ProtocolVersion};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::streams::Streams;
+
+/// How many queued envelopes' bytes the writer gathers before one write.
+const COALESCE_BYTES: usize = 64 * 1024;
+/// The read buffer grows by at most this much ahead of the bytes that arrived.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Why a request on a connection failed, or why the connection closed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectionError {
+    /// The socket failed.
+    #[error("I/O error talking to {addr}: {message}")]
+    Io {
+        /// The node.
+        addr: SocketAddr,
+        /// The error kind.
+        kind: std::io::ErrorKind,
+        /// The error's text.
+        message: String,
+    },
+    /// The node sent bytes that are not a valid envelope stream.
+    #[error("protocol error from {addr}: {error}")]
+    Frame {
+        /// The node.
+        addr: SocketAddr,
+        /// What was wrong.
+        error: FrameError,
+    },
+    /// The connection is closed (or closing); the request was not answered.
+    #[error("connection to {addr} closed: {reason}")]
+    Closed {
+        /// The node.
+        addr: SocketAddr,
+        /// Why it closed.
+        reason: String,
+    },
+    /// No response arrived in time. The request may still have been executed.
+    #[error("request to {addr} timed out after {after:?}")]
+    Timeout {
+        /// The node.
+        addr: SocketAddr,
+        /// The timeout that elapsed.
+        after: Duration,
+    },
+}
+
+/// Settings of one connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    /// Stream ids the connection may have in flight at once (at most 32,768).
+    pub max_in_flight: usize,
+    /// Send OPTIONS after this long without any byte from the node.
+    pub heartbeat_interval: Duration,
+    /// Close the connection when a heartbeat is not answered within this time.
+    pub heartbeat_timeout: Duration,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            max_in_flight: super::streams::MAX_STREAMS,
+            heartbeat_interval: Duration::from_secs(30),
+            heartbeat_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+struct Shared {
+    addr: SocketAddr,
+    version: ProtocolVersion,
+    streams: Streams<Envelope, ConnectionError>,
+    outgoing: mpsc::Sender<Envelope>,
+    /// Set once, with the reason, when the connection closes.
+    closed: watch::Sender<Option<String>>,
+    /// Milliseconds since `epoch` at which the last bytes arrived.
+    last_read_ms: AtomicU64,
+    epoch: Instant,
+}
+
+impl Shared {
+    fn close(&self, reason: String) {
+        let first = self.closed.send_if_modified(|state| {
+            if state.is_none() {
+                *state = Some(reason.clone());
+                true
+            } else {
+                false
+            }
+        });
+        if first {
+            tracing::debug!(addr = %self.addr, %reason, "connection closed");
+            let addr = self.addr;
+            self.streams.close(|| ConnectionError::Closed {
+                addr,
+                reason: reason.clone(),
+            });
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_read_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn idle_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_read_ms.load(Ordering::Relaxed));
+        self.epoch.elapsed().saturating_sub(last)
+    }
+}
+
+/// A handle to an established, multiplexed connection. Cloning it is cheap; the connection
+/// closes when [`Connection::close`] is called, the socket fails, or a heartbeat goes
+/// unanswered — not when handles are dropped while requests are still running.
+#[derive(Clone)]
+pub struct Connection {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("addr", &self.shared.addr)
+            .field("version", &self.shared.version)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Starts the tasks of a connection whose handshake is done: `codec` has been switched to
+    /// the settled mode and `read_buf` holds any bytes already read past the handshake.
+    /// Server events (stream -1) go to `events` when given.
+    pub fn start<S>(
+        socket: S,
+        addr: SocketAddr,
+        version: ProtocolVersion,
+        codec: FrameCodec,
+        read_buf: BytesMut,
+        config: &ConnectionConfig,
+        events: Option<mpsc::Sender<Envelope>>,
+    ) -> Connection
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (reader, writer) = tokio::io::split(socket);
+        let (outgoing, queue) = mpsc::channel(config.max_in_flight.clamp(1, 4096));
+        let shared = Arc::new(Shared {
+            addr,
+            version,
+            streams: Streams::new(config.max_in_flight),
+            outgoing,
+            closed: watch::Sender::new(None),
+            last_read_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+        });
+        tokio::spawn(read_loop(
+            Arc::clone(&shared),
+            reader,
+            codec.clone(),
+            read_buf,
+            events,
+        ));
+        tokio::spawn(write_loop(Arc::clone(&shared), writer, codec, queue));
+        tokio::spawn(heartbeat_loop(Arc::downgrade(&shared), config.clone()));
+        Connection { shared }
+    }
+
+    /// The node's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    /// The protocol version the connection speaks.
+    pub fn version(&self) -> ProtocolVersion {
+        self.shared.version
+    }
+
+    /// Whether the connection has closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.borrow().is_some()
+    }
+
+    /// Resolves when the connection closes, with the reason.
+    pub async fn closed(&self) -> String {
+        let mut rx = self.shared.closed.subscribe();
+        loop {
+            if let Some(reason) = rx.borrow_and_update().clone() {
+                return reason;
+            }
+            if rx.changed().await.is_err() {
+                return "connection dropped".to_owned();
+            }
+        }
+    }
+
+    /// Closes the connection: every request in flight fails with [`ConnectionError::Closed`].
+    pub fn close(&self, reason: impl Into<String>) {
+        self.shared.close(reason.into());
+    }
+
+    /// Stream ids in flight, and how many of those belong to requests that timed out and
+    /// whose responses have not arrived yet.
+    pub fn in_flight(&self) -> (usize, usize) {
+        self.shared.streams.in_flight()
+    }
+
+    /// Stream ids free right now: how much more this connection can take without waiting.
+    pub fn available_streams(&self) -> usize {
+        self.shared.streams.available()
+    }
+
+    /// Sends a request and waits for its response, at most `timeout` (which includes waiting
+    /// for a free stream id when all are in flight).
+    pub async fn request(
+        &self,
+        opcode: Opcode,
+        flags: Flags,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<Envelope, ConnectionError> {
+        let addr = self.shared.addr;
+        let timed_out = || ConnectionError::Timeout {
+            addr,
+            after: timeout,
+        };
+        let deadline = Instant::now() + timeout;
+        let claimed = tokio::time::timeout_at(deadline, self.shared.streams.claim())
+            .await
+            .map_err(|_| timed_out())?
+            .ok_or_else(|| self.closed_error())?;
+        let mut header = Header::new(
+            self.shared.version,
+            Direction::Request,
+            claimed.stream,
+            opcode,
+        );
+        header.flags = flags;
+        let envelope = Envelope::new(header, body);
+        match tokio::time::timeout_at(deadline, self.shared.outgoing.send(envelope)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                self.shared.streams.abandon(claimed.stream);
+                return Err(self.closed_error());
+            }
+            Err(_) => {
+                self.shared.streams.abandon(claimed.stream);
+                return Err(timed_out());
+            }
+        }
+        match tokio::time::timeout_at(deadline, claimed.reply).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => Err(self.closed_error()),
+            // The stream id stays claimed until the response arrives (see `streams`).
+            Err(_) => Err(timed_out()),
+        }
+    }
+
+    fn closed_error(&self) -> ConnectionError {
+        ConnectionError::Closed {
+            addr: self.shared.addr,
+            reason: self
+                .shared
+                .closed
+                .borrow()
+                .clone()
+                .unwrap_or_else(|| "closing".to_owned()),
+        }
+    }
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
+    shared: Arc<Shared>,
+    mut reader: R,
+    mut codec: FrameCodec,
+    mut buf: BytesMut,
+    events: Option<mpsc::Sender<Envelope>>,
+) {
+    let mut closed = shared.closed.subscribe();
+    let reason = loop {
+        match codec.decode(&mut buf) {
+            Ok(Decoded::Ready(envelope)) => {
+                dispatch(&shared, envelope, events.as_ref());
+                continue;
+            }
+            Ok(Decoded::NeedMore(n)) => buf.reserve(n.min(READ_CHUNK)),
+            Err(error) => {
+                break ConnectionError::Frame {
+                    addr: shared.addr,
+                    error,
+                }
+                .to_string();
+            }
+        }
+        tokio::select! {
+            read = reader.read_buf(&mut buf) => match read {
+                Ok(0) => break "the node closed the connection".to_owned(),
+                Ok(_) => shared.touch(),
+                Err(e) => break format!("read failed: {e}"),
+            },
+            _ = closed.changed() => return,
+        }
+    };
+    shared.close(reason);
+}
+
+fn dispatch(shared: &Shared, envelope: Envelope, events: Option<&mpsc::Sender<Envelope>>) {
+    let stream = envelope.header.stream;
+    if stream < 0 {
+        if envelope.header.opcode == Opcode::Event
+            && let Some(events) = events
+            && events.try_send(envelope).is_err()
+        {
+            tracing::warn!(addr = %shared.addr, "event queue full or gone: event dropped");
+        }
+        return;
+    }
+    if !shared.streams.complete(stream, Ok(envelope)) {
+        tracing::warn!(addr = %shared.addr, stream, "response on a stream id with no request");
+    }
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(
+    shared: Arc<Shared>,
+    mut writer: W,
+    mut codec: FrameCodec,
+    mut queue: mpsc::Receiver<Envelope>,
+) {
+    let mut closed = shared.closed.subscribe();
+    let mut out = BytesMut::with_capacity(COALESCE_BYTES);
+    let reason = loop {
+        let first = tokio::select! {
+            next = queue.recv() => next,
+            _ = closed.changed() => break None,
+        };
+        let Some(first) = first else { break None };
+        let mut next = Some(first);
+        let mut failed = None;
+        while let Some(envelope) = next.take() {
+            if let Err(e) = codec.encode(&envelope, &mut out) {
+                // Our own envelope could not be encoded: fail that request only.
+                shared.streams.complete(
+                    envelope.header.stream,
+                    Err(ConnectionError::Frame {
+                        addr: shared.addr,
+                        error: e,
+                    }),
+                );
+            }
+            if out.len() < COALESCE_BYTES {
+                next = queue.try_recv().ok();
+            }
+        }
+        if let Err(e) = codec.flush(&mut out) {
+            failed = Some(format!("encoding failed: {e}"));
+        }
+        if failed.is_none()
+            && let Err(e) = writer.write_all(&out).await
+        {
+            failed = Some(format!("write failed: {e}"));
+        }
+        out.clear();
+        if failed.is_some() {
+            break failed;
+        }
+    };
+    let _ = writer.shutdown().await;
+    if let Some(reason) = reason {
+        shared.close(reason);
+    }
+}
+
+async fn heartbeat_loop(shared: std::sync::Weak<Shared>, config: ConnectionConfig) {
+    let period = config.heartbeat_interval.max(Duration::from_millis(10));
+    loop {
+        tokio::time::sleep(period).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if shared.closed.borrow().is_some() {
+            return;
+        }
+        if shared.idle_for() < period {
+            continue;
+        }
+        let connection = Connection {
+            shared: Arc::clone(&shared),
+        };
+        let options = connection
+            .request(
+                Opcode::Options,
+                Flags::empty(),
+                Bytes::new(),
+                config.heartbeat_timeout,
+            )
+            .await;
+        match options {
+            Ok(response) if response.header.opcode == Opcode::Supported => {}
+            Ok(response) => shared.close(format!(
+                "heartbeat answered with {:?} instead of SUPPORTED",
+                response.header.opcode
+            )),
+            Err(e) => shared.close(format!("heartbeat failed: {e}")),
+        }
+    }
+}

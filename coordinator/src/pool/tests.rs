@@ -1,0 +1,381 @@
+//! Connection tests against an in-memory peer that speaks the frame layer.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use proptest::prelude::*;
+use ringgate_protocol::frame::{Decoded, Envelope, Flags, FrameCodec, Header};
+use ringgate_protocol::{Direction, Opcode, ProtocolVersion};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::sync::mpsc;
+
+use super::{Connection, ConnectionConfig, ConnectionError};
+
+const V: ProtocolVersion = ProtocolVersion::V4;
+
+fn addr() -> std::net::SocketAddr {
+    "127.0.0.9:9042".parse().unwrap()
+}
+
+/// What the fake node does with a request whose body starts with a u32 delay in ms.
+#[derive(Clone, Copy)]
+enum Peer {
+    /// Answers every QUERY with RESULT echoing the body, after the delay in the body; answers
+    /// OPTIONS with SUPPORTED.
+    Echo,
+    /// Never answers anything.
+    Silent,
+}
+
+/// Runs the fake node on `socket`; `inject` lets a test push raw envelopes (events, stray
+/// responses) to the client.
+async fn run_peer(socket: DuplexStream, peer: Peer, mut inject: mpsc::Receiver<Envelope>) {
+    let (mut rd, wr) = tokio::io::split(socket);
+    let wr = Arc::new(tokio::sync::Mutex::new(wr));
+    let mut codec = FrameCodec::server();
+    codec.established(V, None).unwrap();
+    let mut buf = BytesMut::new();
+    loop {
+        tokio::select! {
+            n = rd.read_buf(&mut buf) => {
+                if n.unwrap_or(0) == 0 { return; }
+            }
+            Some(env) = inject.recv() => {
+                let mut out = BytesMut::new();
+                env.encode(&mut out).unwrap();
+                wr.lock().await.write_all(&out).await.unwrap();
+                continue;
+            }
+        }
+        while let Ok(Decoded::Ready(req)) = codec.decode(&mut buf) {
+            if let Peer::Silent = peer {
+                continue;
+            }
+            let wr = Arc::clone(&wr);
+            tokio::spawn(async move {
+                let (opcode, delay) = match req.header.opcode {
+                    Opcode::Options => (Opcode::Supported, 0),
+                    _ => (Opcode::Result, (&req.body[..]).get_u32()),
+                };
+                tokio::time::sleep(Duration::from_millis(u64::from(delay))).await;
+                let header = Header::new(V, Direction::Response, req.header.stream, opcode);
+                let mut out = BytesMut::new();
+                Envelope::new(header, req.body.clone())
+                    .encode(&mut out)
+                    .unwrap();
+                let _ = wr.lock().await.write_all(&out).await;
+            });
+        }
+    }
+}
+
+fn connect(
+    peer: Peer,
+    config: ConnectionConfig,
+) -> (Connection, mpsc::Sender<Envelope>, mpsc::Receiver<Envelope>) {
+    let (client, server) = tokio::io::duplex(1 << 16);
+    let (inject_tx, inject_rx) = mpsc::channel(16);
+    tokio::spawn(run_peer(server, peer, inject_rx));
+    let mut codec = FrameCodec::client();
+    codec.established(V, None).unwrap();
+    let (events_tx, events_rx) = mpsc::channel(16);
+    let conn = Connection::start(
+        client,
+        addr(),
+        V,
+        codec,
+        BytesMut::new(),
+        &config,
+        Some(events_tx),
+    );
+    (conn, inject_tx, events_rx)
+}
+
+fn body(delay_ms: u32, tag: u64) -> Bytes {
+    let mut b = BytesMut::new();
+    b.put_u32(delay_ms);
+    b.put_u64(tag);
+    b.freeze()
+}
+
+fn tag_of(env: &Envelope) -> u64 {
+    (&env.body[4..]).get_u64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_reaches_its_own_request() {
+    let (conn, _inject, _events) = connect(Peer::Echo, ConnectionConfig::default());
+    let mut tasks = Vec::new();
+    for tag in 0..2_000u64 {
+        let conn = conn.clone();
+        tasks.push(tokio::spawn(async move {
+            let delay = (tag * 7 % 5) as u32; // responses come back out of order
+            let env = conn
+                .request(
+                    Opcode::Query,
+                    Flags::empty(),
+                    body(delay, tag),
+                    Duration::from_secs(10),
+                )
+                .await
+                .unwrap();
+            assert_eq!(env.header.opcode, Opcode::Result);
+            assert_eq!(tag_of(&env), tag, "a response reached another request");
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(conn.in_flight(), (0, 0), "no stream id leaked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_response_never_reaches_the_next_request_on_its_id() {
+    let config = ConnectionConfig {
+        max_in_flight: 1,
+        ..ConnectionConfig::default()
+    };
+    let (conn, _inject, _events) = connect(Peer::Echo, config);
+    let slow = conn
+        .request(
+            Opcode::Query,
+            Flags::empty(),
+            body(300, 1),
+            Duration::from_millis(50),
+        )
+        .await;
+    assert!(
+        matches!(slow, Err(ConnectionError::Timeout { .. })),
+        "{slow:?}"
+    );
+    assert_eq!(
+        conn.in_flight(),
+        (1, 1),
+        "the timed-out id is still owed a response"
+    );
+    // Only one id exists: this request waits until the late response has freed it, then gets
+    // its own answer.
+    let next = conn
+        .request(
+            Opcode::Query,
+            Flags::empty(),
+            body(0, 2),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(tag_of(&next), 2);
+    assert_eq!(conn.in_flight(), (0, 0));
+}
+
+#[tokio::test]
+async fn backpressure_times_out_when_no_stream_id_frees() {
+    let config = ConnectionConfig {
+        max_in_flight: 2,
+        ..ConnectionConfig::default()
+    };
+    let (conn, _inject, _events) = connect(Peer::Silent, config);
+    let a = tokio::spawn({
+        let conn = conn.clone();
+        async move {
+            conn.request(
+                Opcode::Query,
+                Flags::empty(),
+                body(0, 1),
+                Duration::from_secs(30),
+            )
+            .await
+        }
+    });
+    let b = tokio::spawn({
+        let conn = conn.clone();
+        async move {
+            conn.request(
+                Opcode::Query,
+                Flags::empty(),
+                body(0, 2),
+                Duration::from_secs(30),
+            )
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let third = conn
+        .request(
+            Opcode::Query,
+            Flags::empty(),
+            body(0, 3),
+            Duration::from_millis(100),
+        )
+        .await;
+    assert!(
+        matches!(third, Err(ConnectionError::Timeout { .. })),
+        "{third:?}"
+    );
+    conn.close("test over");
+    for t in [a, b] {
+        assert!(matches!(
+            t.await.unwrap(),
+            Err(ConnectionError::Closed { .. })
+        ));
+    }
+}
+
+#[tokio::test]
+async fn the_peer_going_away_fails_every_request_in_flight() {
+    let (client, server) = tokio::io::duplex(1 << 16);
+    let mut codec = FrameCodec::client();
+    codec.established(V, None).unwrap();
+    let conn = Connection::start(
+        client,
+        addr(),
+        V,
+        codec,
+        BytesMut::new(),
+        &ConnectionConfig::default(),
+        None,
+    );
+    let pending = tokio::spawn({
+        let conn = conn.clone();
+        async move {
+            conn.request(
+                Opcode::Query,
+                Flags::empty(),
+                body(0, 1),
+                Duration::from_secs(30),
+            )
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    drop(server);
+    let result = pending.await.unwrap();
+    assert!(
+        matches!(result, Err(ConnectionError::Closed { .. })),
+        "{result:?}"
+    );
+    let reason = conn.closed().await;
+    assert!(reason.contains("closed the connection"), "{reason}");
+    let after = conn
+        .request(
+            Opcode::Query,
+            Flags::empty(),
+            body(0, 2),
+            Duration::from_secs(1),
+        )
+        .await;
+    assert!(matches!(after, Err(ConnectionError::Closed { .. })));
+}
+
+#[tokio::test]
+async fn an_unanswered_heartbeat_closes_the_connection() {
+    let config = ConnectionConfig {
+        heartbeat_interval: Duration::from_millis(50),
+        heartbeat_timeout: Duration::from_millis(50),
+        ..ConnectionConfig::default()
+    };
+    let (conn, _inject, _events) = connect(Peer::Silent, config);
+    let reason = tokio::time::timeout(Duration::from_secs(5), conn.closed())
+        .await
+        .unwrap();
+    assert!(reason.contains("heartbeat"), "{reason}");
+}
+
+#[tokio::test]
+async fn an_answered_heartbeat_keeps_the_connection() {
+    let config = ConnectionConfig {
+        heartbeat_interval: Duration::from_millis(30),
+        heartbeat_timeout: Duration::from_millis(500),
+        ..ConnectionConfig::default()
+    };
+    let (conn, _inject, _events) = connect(Peer::Echo, config);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!conn.is_closed());
+}
+
+#[tokio::test]
+async fn events_go_to_the_event_queue_and_stray_responses_are_ignored() {
+    let (conn, inject, mut events) = connect(Peer::Echo, ConnectionConfig::default());
+    let event = Envelope::new(
+        Header::new(V, Direction::Response, -1, Opcode::Event),
+        &b"ev"[..],
+    );
+    inject.send(event.clone()).await.unwrap();
+    let stray = Envelope::new(
+        Header::new(V, Direction::Response, 77, Opcode::Result),
+        &b"x"[..],
+    );
+    inject.send(stray).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, event);
+    let ok = conn
+        .request(
+            Opcode::Query,
+            Flags::empty(),
+            body(0, 5),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(tag_of(&ok), 5);
+}
+
+#[tokio::test]
+async fn garbage_from_the_peer_closes_only_this_connection_with_a_frame_error() {
+    let (client, mut server) = tokio::io::duplex(1 << 16);
+    let mut codec = FrameCodec::client();
+    codec.established(V, None).unwrap();
+    let conn = Connection::start(
+        client,
+        addr(),
+        V,
+        codec,
+        BytesMut::new(),
+        &ConnectionConfig::default(),
+        None,
+    );
+    server.write_all(&[0x42; 32]).await.unwrap();
+    let reason = tokio::time::timeout(Duration::from_secs(5), conn.closed())
+        .await
+        .unwrap();
+    assert!(reason.contains("protocol error"), "{reason}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// Mixed timeouts: whatever times out, every answered request got its own response and no
+    /// stream id leaks once the late responses are in.
+    #[test]
+    fn mixed_timeouts_never_cross_responses(delays in proptest::collection::vec((0u32..40, 1u64..40), 1..200)) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let config = ConnectionConfig { max_in_flight: 16, ..ConnectionConfig::default() };
+            let (conn, _inject, _events) = connect(Peer::Echo, config);
+            let mut tasks = Vec::new();
+            for (tag, (delay, timeout_ms)) in delays.into_iter().enumerate() {
+                let conn = conn.clone();
+                tasks.push(tokio::spawn(async move {
+                    let r = conn.request(Opcode::Query, Flags::empty(), body(delay, tag as u64), Duration::from_millis(timeout_ms)).await;
+                    match r {
+                        Ok(env) => { assert_eq!(tag_of(&env), tag as u64); true }
+                        Err(ConnectionError::Timeout { .. }) => false,
+                        Err(e) => panic!("unexpected {e}"),
+                    }
+                }));
+            }
+            let mut answered = HashSet::new();
+            for (i, t) in tasks.into_iter().enumerate() {
+                if t.await.unwrap() { answered.insert(i); }
+            }
+            // Late responses arrive within the longest delay.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert_eq!(conn.in_flight(), (0, 0));
+        });
+    }
+}
