@@ -379,3 +379,140 @@ proptest! {
         });
     }
 }
+
+mod node_pool {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::pool::{ConnectError, ConnectFuture, Connector, Health, NodePool, PoolConfig};
+
+    /// Connects to an in-memory echo peer; the first `fail_first` attempts fail.
+    struct Fake {
+        attempts: AtomicUsize,
+        fail_first: usize,
+    }
+
+    impl Connector for Fake {
+        fn connect(&self, addr: std::net::SocketAddr) -> ConnectFuture {
+            let n = self.attempts.fetch_add(1, Ordering::SeqCst);
+            let fail = n < self.fail_first;
+            Box::pin(async move {
+                if fail {
+                    return Err(ConnectError::Failed {
+                        addr,
+                        message: format!("attempt {n} refused"),
+                    });
+                }
+                Ok(connect(Peer::Echo, ConnectionConfig::default()).0)
+            })
+        }
+    }
+
+    fn fake(fail_first: usize) -> Arc<Fake> {
+        Arc::new(Fake {
+            attempts: AtomicUsize::new(0),
+            fail_first,
+        })
+    }
+
+    fn config(base_ms: u64) -> PoolConfig {
+        PoolConfig {
+            connections_per_node: 2,
+            reconnect_base: Duration::from_millis(base_ms),
+            reconnect_max: Duration::from_secs(60),
+        }
+    }
+
+    async fn wait_health(pool: &NodePool, want: impl Fn(&Health) -> bool) -> Health {
+        let mut rx = pool.watch_health();
+        tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|h| want(h)))
+            .await
+            .expect("health changes in time")
+            .expect("pool alive")
+            .clone()
+    }
+
+    async fn wait_open(pool: &NodePool, n: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while pool.open_connections() != n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "expected {n} open connections, have {}",
+                pool.open_connections()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn fills_every_slot_and_serves_requests() {
+        let pool = NodePool::start(addr(), fake(0), config(10));
+        wait_health(&pool, |h| *h == Health::Up).await;
+        wait_open(&pool, 2).await;
+        let conn = pool.connection().expect("a connection");
+        let env = conn
+            .request(
+                Opcode::Query,
+                Flags::empty(),
+                body(0, 9),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        assert_eq!(tag_of(&env), 9);
+    }
+
+    #[tokio::test]
+    async fn a_lost_connection_is_replaced() {
+        let connector = fake(0);
+        let pool = NodePool::start(addr(), connector.clone(), config(10));
+        wait_open(&pool, 2).await;
+        pool.connection().unwrap().close("simulated loss");
+        wait_open(&pool, 2).await;
+        assert_eq!(connector.attempts.load(Ordering::SeqCst), 3);
+        assert_eq!(pool.health(), Health::Up);
+    }
+
+    #[tokio::test]
+    async fn failures_mark_the_node_down_and_back_off_until_it_answers() {
+        let connector = fake(6); // three failed rounds of two slots
+        let pool = NodePool::start(addr(), connector.clone(), config(20));
+        let down = wait_health(&pool, |h| matches!(h, Health::Down(_))).await;
+        assert!(
+            matches!(&down, Health::Down(e) if e.contains("refused")),
+            "{down:?}"
+        );
+        wait_health(&pool, |h| *h == Health::Up).await;
+        wait_open(&pool, 2).await;
+        assert_eq!(connector.attempts.load(Ordering::SeqCst), 8);
+    }
+
+    #[tokio::test]
+    async fn an_up_report_cuts_the_backoff_short() {
+        let connector = fake(2); // the first attempt of each slot fails
+        let pool = NodePool::start(addr(), connector.clone(), config(60_000));
+        wait_health(&pool, |h| matches!(h, Health::Down(_))).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(pool.open_connections(), 0, "still backing off (a minute)");
+        pool.node_up();
+        wait_open(&pool, 2).await;
+    }
+
+    #[tokio::test]
+    async fn shutdown_closes_connections_and_stops_reconnecting() {
+        let connector = fake(0);
+        let pool = NodePool::start(addr(), connector.clone(), config(10));
+        wait_open(&pool, 2).await;
+        let conn = pool.connection().unwrap();
+        pool.shutdown();
+        tokio::time::timeout(Duration::from_secs(5), conn.closed())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            connector.attempts.load(Ordering::SeqCst),
+            2,
+            "no reconnection after shutdown"
+        );
+    }
+}

@@ -1,0 +1,276 @@
+//! The connections to one node: a fixed number of slots, each kept filled by a task that
+//! reconnects with exponential backoff; the node counts as up while any slot is connected.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::sync::{Notify, watch};
+
+use super::Connection;
+
+/// Opens one ready-to-use connection (handshake and authentication done) to a node.
+pub trait Connector: Send + Sync + 'static {
+    /// Connects to `addr`.
+    fn connect(&self, addr: SocketAddr) -> ConnectFuture;
+}
+
+/// The future [`Connector::connect`] returns.
+pub type ConnectFuture = Pin<Box<dyn Future<Output = Result<Connection, ConnectError>> + Send>>;
+
+/// Why a connection could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    /// The node refused the credentials: retrying will not help.
+    #[error("authentication failed on {addr}: {message}")]
+    Authentication {
+        /// The node.
+        addr: SocketAddr,
+        /// The node's message.
+        message: String,
+    },
+    /// The node speaks no protocol version this crate speaks.
+    #[error("{addr} speaks no supported protocol version: {message}")]
+    UnsupportedVersion {
+        /// The node.
+        addr: SocketAddr,
+        /// The node's last answer.
+        message: String,
+    },
+    /// Anything else: refused, reset, timed out, an unexpected answer.
+    #[error("cannot connect to {addr}: {message}")]
+    Failed {
+        /// The node.
+        addr: SocketAddr,
+        /// What happened.
+        message: String,
+    },
+}
+
+impl ConnectError {
+    /// Whether trying again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ConnectError::Failed { .. })
+    }
+}
+
+/// Settings of a node's pool.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Connections kept open to each node.
+    pub connections_per_node: usize,
+    /// The first reconnection delay; it doubles on each failure up to `reconnect_max`.
+    pub reconnect_base: Duration,
+    /// The longest reconnection delay.
+    pub reconnect_max: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            connections_per_node: 2,
+            reconnect_base: Duration::from_millis(200),
+            reconnect_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Whether a node can take requests, as its pool sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// No connection attempt has finished yet.
+    Connecting,
+    /// At least one connection is open.
+    Up,
+    /// No connection is open; the last error says why.
+    Down(String),
+}
+
+struct Shared {
+    addr: SocketAddr,
+    /// The open connections, swapped whole on change so that readers never lock.
+    live: ArcSwap<Vec<Connection>>,
+    slots: std::sync::Mutex<Vec<Option<Connection>>>,
+    health: watch::Sender<Health>,
+    /// Wakes slots waiting out a backoff: the node was reported up.
+    wake: Notify,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Shared {
+    fn set_slot(&self, slot: usize, connection: Option<Connection>, error: Option<String>) {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = slots.get_mut(slot) {
+            *s = connection;
+        }
+        let live: Vec<Connection> = slots.iter().flatten().cloned().collect();
+        let health = if !live.is_empty() {
+            Health::Up
+        } else if let Some(error) = error {
+            Health::Down(error)
+        } else {
+            Health::Down("connection closed".to_owned())
+        };
+        self.live.store(Arc::new(live));
+        self.health.send_if_modified(|h| {
+            let changed = *h != health;
+            *h = health;
+            changed
+        });
+    }
+}
+
+/// The pool of connections to one node. Dropping the last handle, or [`NodePool::shutdown`],
+/// closes every connection and stops reconnecting.
+pub struct NodePool {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for NodePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodePool")
+            .field("addr", &self.shared.addr)
+            .field("health", &*self.shared.health.borrow())
+            .field("connections", &self.shared.live.load().len())
+            .finish()
+    }
+}
+
+impl NodePool {
+    /// Starts a pool to `addr`: one task per connection slot connects, reconnects after a
+    /// failure or a close with exponential backoff, and keeps the pool's health current.
+    pub fn start(addr: SocketAddr, connector: Arc<dyn Connector>, config: PoolConfig) -> Self {
+        let slots = config.connections_per_node.max(1);
+        let shared = Arc::new(Shared {
+            addr,
+            live: ArcSwap::from_pointee(Vec::new()),
+            slots: std::sync::Mutex::new(vec![None; slots]),
+            health: watch::Sender::new(Health::Connecting),
+            wake: Notify::new(),
+            shutdown: watch::Sender::new(false),
+        });
+        for slot in 0..slots {
+            tokio::spawn(keep_slot_filled(
+                Arc::clone(&shared),
+                slot,
+                Arc::clone(&connector),
+                config.clone(),
+            ));
+        }
+        NodePool { shared }
+    }
+
+    /// The node's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    /// The node's health now.
+    pub fn health(&self) -> Health {
+        self.shared.health.borrow().clone()
+    }
+
+    /// A receiver that sees every change of the node's health.
+    pub fn watch_health(&self) -> watch::Receiver<Health> {
+        self.shared.health.subscribe()
+    }
+
+    /// The open connection with the most free stream ids, if any. Lock-free.
+    pub fn connection(&self) -> Option<Connection> {
+        let live = self.shared.live.load();
+        live.iter()
+            .filter(|c| !c.is_closed())
+            .max_by_key(|c| c.available_streams())
+            .cloned()
+    }
+
+    /// How many connections are open.
+    pub fn open_connections(&self) -> usize {
+        self.shared
+            .live
+            .load()
+            .iter()
+            .filter(|c| !c.is_closed())
+            .count()
+    }
+
+    /// The node was reported up (an UP event): retry every empty slot now instead of waiting
+    /// out its backoff.
+    pub fn node_up(&self) {
+        self.shared.wake.notify_waiters();
+    }
+
+    /// Closes every connection and stops reconnecting.
+    pub fn shutdown(&self) {
+        self.shared.shutdown.send_replace(true);
+        for c in self.shared.live.load().iter() {
+            c.close("pool shut down");
+        }
+    }
+}
+
+impl Drop for NodePool {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+async fn keep_slot_filled(
+    shared: Arc<Shared>,
+    slot: usize,
+    connector: Arc<dyn Connector>,
+    config: PoolConfig,
+) {
+    let mut shutdown = shared.shutdown.subscribe();
+    let mut delay = config.reconnect_base;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let attempt = tokio::select! {
+            r = connector.connect(shared.addr) => r,
+            _ = shutdown.changed() => return,
+        };
+        match attempt {
+            Ok(connection) => {
+                delay = config.reconnect_base;
+                shared.set_slot(slot, Some(connection.clone()), None);
+                tracing::debug!(addr = %shared.addr, slot, "connected");
+                let reason = tokio::select! {
+                    reason = connection.closed() => reason,
+                    _ = shutdown.changed() => {
+                        connection.close("pool shut down");
+                        return;
+                    }
+                };
+                tracing::info!(addr = %shared.addr, slot, %reason, "connection lost");
+                shared.set_slot(slot, None, Some(reason));
+                // Reconnect at once after losing an established connection.
+                continue;
+            }
+            Err(error) => {
+                tracing::debug!(addr = %shared.addr, slot, %error, ?delay, "connect failed");
+                shared.set_slot(slot, None, Some(error.to_string()));
+            }
+        }
+        // Wait out the backoff, or less if the node is reported up.
+        let wake = shared.wake.notified();
+        tokio::select! {
+            _ = tokio::time::sleep(jittered(delay, slot)) => {}
+            _ = wake => {}
+            _ = shutdown.changed() => return,
+        }
+        delay = (delay * 2).min(config.reconnect_max);
+    }
+}
+
+/// Spreads the slots' retries so that they do not hit a recovering node all at once: up to a
+/// quarter of the delay, different per slot.
+fn jittered(delay: Duration, slot: usize) -> Duration {
+    let quarter = delay / 4;
+    let step = u32::try_from(slot % 8).unwrap_or(0);
+    delay + quarter * step / 8
+}
