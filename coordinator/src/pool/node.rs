@@ -253,6 +253,10 @@ async fn keep_slot_filled(
             }
             Err(error) => {
                 tracing::debug!(addr = %shared.addr, slot, %error, ?delay, "connect failed");
+                if !error.is_retryable() {
+                    // Wrong credentials or no common version: retrying soon will not help.
+                    delay = config.reconnect_max;
+                }
                 shared.set_slot(slot, None, Some(error.to_string()));
             }
         }
