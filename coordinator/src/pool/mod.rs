@@ -1,10 +1,12 @@
 //! Connections to replicas: multiplexed, heartbeated, with backpressure on stream ids.
 
 mod connection;
+mod handshake;
 mod node;
 mod streams;
 #[cfg(test)]
 mod tests;
 
 pub use connection::{Connection, ConnectionConfig, ConnectionError};
+pub use handshake::{ConnectOptions, Credentials, Handshake, TcpConnector, connect};
 pub use node::{ConnectError, ConnectFuture, Connector, Health, NodePool, PoolConfig};
