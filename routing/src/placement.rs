@@ -1,0 +1,200 @@
+//! Replica placement: a replication strategy resolved against one ring ([`Placement`]), and the
+//! ring walk that lists a range's replicas in Cassandra's order.
+//!
+//! Every strategy walks the ring from the position that owns the token (the first ring token
+//! ≥ it) and accepts nodes in the order met; that acceptance order is the replica order.
+//!
+//! - SimpleStrategy accepts each distinct node until it has `min(rf, nodes)`.
+//! - NetworkTopologyStrategy (Cassandra 5.0) fills each datacenter with `rf > 0` that has nodes,
+//!   up to `min(rf, nodes in dc)` replicas. A node in a rack of its datacenter not yet used is
+//!   always accepted; a node in an already-used rack is accepted only while the datacenter has
+//!   rack repeats left, starting from `rf - racks in dc` (none when that is ≤ 0). Once every
+//!   datacenter is full the walk stops.
+//! - EverywhereStrategy accepts every distinct node.
+//! - LocalStrategy has no replicas to route to (see [`crate::ReplicationStrategy::Local`]).
+//!
+//! Because a datacenter's new racks are always accepted and its repeats are bounded by
+//! `rf - racks`, a full walk always yields exactly `min(rf, nodes in dc)` replicas per
+//! datacenter: every range of a placement has the same number of replicas, its stride.
+
+use std::fmt;
+
+use crate::replication::ReplicationStrategy;
+use crate::ring::{NodeIndex, TokenRing};
+
+/// A replication strategy resolved against one ring: everything the walk needs, and nothing
+/// that cannot change its result, so equal placements have equal replica sets.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Placement {
+    rule: Rule,
+    stride: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Rule {
+    Local,
+    /// Distinct nodes until `stride` are found (Simple and Everywhere).
+    Distinct,
+    /// Per datacenter index: `None` when it takes no replicas, else its quota.
+    PerDatacenter(Vec<Option<DatacenterQuota>>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct DatacenterQuota {
+    /// `min(rf, nodes in dc)`.
+    replicas: u32,
+    /// `rf - racks in dc`: how many nodes of already-used racks may still be taken.
+    rack_repeats: i64,
+}
+
+impl Placement {
+    /// Resolves `strategy` against `ring`.
+    pub fn new<T: Ord + Clone + fmt::Debug>(
+        strategy: &ReplicationStrategy,
+        ring: &TokenRing<T>,
+    ) -> Self {
+        let owners = ring.owner_count();
+        match strategy {
+            ReplicationStrategy::Local => Self {
+                rule: Rule::Local,
+                stride: 0,
+            },
+            ReplicationStrategy::Everywhere => Self {
+                rule: Rule::Distinct,
+                stride: owners,
+            },
+            ReplicationStrategy::Simple { replication_factor } => Self {
+                rule: Rule::Distinct,
+                stride: owners.min(replication_factor.all as usize),
+            },
+            ReplicationStrategy::NetworkTopology { datacenters } => {
+                let quotas: Vec<Option<DatacenterQuota>> = ring
+                    .datacenters()
+                    .iter()
+                    .map(|dc| {
+                        let rf = datacenters.get(dc.name())?.all;
+                        let nodes = u32::try_from(dc.node_count()).unwrap_or(u32::MAX);
+                        (rf > 0 && nodes > 0).then(|| DatacenterQuota {
+                            replicas: rf.min(nodes),
+                            rack_repeats: i64::from(rf) - dc.rack_count() as i64,
+                        })
+                    })
+                    .collect();
+                let stride = quotas.iter().flatten().map(|q| q.replicas as usize).sum();
+                Self {
+                    rule: Rule::PerDatacenter(quotas),
+                    stride,
+                }
+            }
+        }
+    }
+
+    /// How many replicas every range has under this placement.
+    pub fn replica_count(&self) -> usize {
+        self.stride
+    }
+}
+
+/// Reusable scratch space for ring walks, so that walking allocates nothing once warm.
+#[derive(Debug, Default)]
+pub(crate) struct Walker {
+    /// `node_mark[n] == mark` when node `n` is already a replica in the current walk.
+    node_mark: Vec<u32>,
+    /// `rack_mark[r] == mark` when (datacenter, rack) `r` is already used in the current walk.
+    rack_mark: Vec<u32>,
+    mark: u32,
+    /// Per datacenter: replicas still wanted, and rack repeats still allowed.
+    wanted: Vec<u32>,
+    repeats: Vec<i64>,
+}
+
+impl Walker {
+    /// Appends to `out` the replicas of the range ending at ring position `start`, in order.
+    pub(crate) fn walk<T: Ord + Clone + fmt::Debug>(
+        &mut self,
+        ring: &TokenRing<T>,
+        placement: &Placement,
+        start: usize,
+        out: &mut Vec<NodeIndex>,
+    ) {
+        if placement.stride == 0 || ring.is_empty() {
+            return;
+        }
+        self.next_mark(ring);
+        let owners = ring.owners();
+        let order = owners[start..].iter().chain(&owners[..start]);
+        match &placement.rule {
+            Rule::Local => {}
+            Rule::Distinct => {
+                let mut left = placement.stride;
+                for &node in order {
+                    if self.take_node(node) {
+                        out.push(node);
+                        left -= 1;
+                        if left == 0 {
+                            break;
+                        }
+                    }
+                }
+            }
+            Rule::PerDatacenter(quotas) => {
+                self.wanted.clear();
+                self.repeats.clear();
+                let mut to_fill = 0;
+                for quota in quotas {
+                    let (wanted, repeats) = quota.map_or((0, 0), |q| (q.replicas, q.rack_repeats));
+                    to_fill += usize::from(wanted > 0);
+                    self.wanted.push(wanted);
+                    self.repeats.push(repeats);
+                }
+                for &node_index in order {
+                    let node = ring.node(node_index);
+                    let dc = node.dc_index();
+                    if self.wanted[dc] == 0 || self.node_mark[node_index.get()] == self.mark {
+                        continue;
+                    }
+                    let rack = node.rack_index();
+                    if self.rack_mark[rack] != self.mark {
+                        self.rack_mark[rack] = self.mark;
+                    } else if self.repeats[dc] > 0 {
+                        self.repeats[dc] -= 1;
+                    } else {
+                        continue;
+                    }
+                    self.node_mark[node_index.get()] = self.mark;
+                    out.push(node_index);
+                    self.wanted[dc] -= 1;
+                    if self.wanted[dc] == 0 {
+                        to_fill -= 1;
+                        if to_fill == 0 {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts a new walk: a fresh mark, with the mark arrays sized for `ring`.
+    fn next_mark<T: Ord + Clone + fmt::Debug>(&mut self, ring: &TokenRing<T>) {
+        if self.mark == u32::MAX
+            || self.node_mark.len() != ring.nodes().len()
+            || self.rack_mark.len() != ring.rack_count()
+        {
+            self.node_mark.clear();
+            self.node_mark.resize(ring.nodes().len(), 0);
+            self.rack_mark.clear();
+            self.rack_mark.resize(ring.rack_count(), 0);
+            self.mark = 0;
+        }
+        self.mark += 1;
+    }
+
+    /// Marks `node` as taken; false if it already was in this walk.
+    fn take_node(&mut self, node: NodeIndex) -> bool {
+        let slot = &mut self.node_mark[node.get()];
+        let fresh = *slot != self.mark;
+        *slot = self.mark;
+        fresh
+    }
+}
