@@ -178,7 +178,8 @@ fn check_declared(
 
 impl Envelope {
     /// The envelope with its body compressed and the compression flag set, for v3 and v4.
-    /// A v5 envelope is returned unchanged: v5 compresses segments, not bodies.
+    /// A v5 envelope, or one already flagged, is returned unchanged: v5 compresses segments,
+    /// not bodies.
     pub fn compress(self, compression: Compression) -> Result<Envelope, FrameError> {
         if self.header.version.is_framed() || self.header.flags.contains(Flags::COMPRESSION) {
             return Ok(self);

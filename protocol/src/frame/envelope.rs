@@ -1,6 +1,6 @@
 //! Envelopes (`Envelope`, `RawEnvelope`) and the streaming `EnvelopeDecoder`.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::header::{HEADER_LEN, rewrite_stream_id};
 use super::{Decoded, FrameError, Header};
@@ -88,13 +88,10 @@ impl RawEnvelope {
 
     /// The envelope with its body split off, without copying.
     pub fn into_envelope(mut self) -> Envelope {
-        let body = self
-            .bytes
-            .split_off(HEADER_LEN.min(self.bytes.len()))
-            .freeze();
+        self.bytes.advance(HEADER_LEN.min(self.bytes.len()));
         Envelope {
             header: self.header,
-            body,
+            body: self.bytes.freeze(),
         }
     }
 }
@@ -218,8 +215,11 @@ impl EnvelopeDecoder {
     pub fn decode(&self, buf: &mut BytesMut) -> Result<Decoded<Envelope>, FrameError> {
         Ok(match self.split(buf)? {
             Decoded::Ready((header, mut bytes)) => {
-                let body = bytes.split_off(HEADER_LEN).freeze();
-                Decoded::Ready(Envelope { header, body })
+                bytes.advance(HEADER_LEN);
+                Decoded::Ready(Envelope {
+                    header,
+                    body: bytes.freeze(),
+                })
             }
             Decoded::NeedMore(n) => Decoded::NeedMore(n),
         })
@@ -243,8 +243,8 @@ impl EnvelopeDecoder {
         if buf.len() < total {
             return Ok(Decoded::NeedMore(total - buf.len()));
         }
-        let mut bytes = buf.split_to(total);
-        let body = bytes.split_off(HEADER_LEN);
+        let mut body = buf.split_to(total);
+        body.advance(HEADER_LEN);
         Ok(Decoded::Ready(Envelope { header, body }))
     }
 

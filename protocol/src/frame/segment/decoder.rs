@@ -233,7 +233,8 @@ impl SegmentDecoder {
         }
         let mut segment = buf.split_to(total);
         segment.truncate(payload_end);
-        let raw = segment.split_off(header_len).freeze();
+        segment.advance(header_len);
+        let raw = segment.freeze();
         let payload = if header.uncompressed_len == 0 {
             raw
         } else {
