@@ -100,6 +100,7 @@ fn column_type_at_depth(input: &[u8], depth: usize) -> Parsed<'_, ColumnType> {
         0x0000 => {
             let (rest, class) = primitives::string(rest)?;
             let t = super::marshal::from_class_name(class, depth)
+                .map_err(fail)?
                 .unwrap_or_else(|| ColumnType::Custom(class.to_owned()));
             (rest, t)
         }
