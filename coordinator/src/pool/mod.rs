@@ -3,6 +3,7 @@
 mod connection;
 mod handshake;
 mod node;
+mod registry;
 mod streams;
 #[cfg(test)]
 mod tests;
@@ -10,3 +11,4 @@ mod tests;
 pub use connection::{Connection, ConnectionConfig, ConnectionError};
 pub use handshake::{ConnectOptions, Credentials, Handshake, TcpConnector, connect};
 pub use node::{ConnectError, ConnectFuture, Connector, Health, NodePool, PoolConfig};
+pub use registry::{Identity, Pools};
