@@ -5,6 +5,7 @@
 //! routes every request by token to a replica, and hands results back — without storing data.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cluster;
 pub mod cql;
 pub mod pool;
 

@@ -1,0 +1,8 @@
+//! The cluster view: nodes, their state, the schema, and the token ring with every keyspace's
+//! replica sets, kept current by a control connection.
+
+mod schema;
+mod view;
+
+pub use schema::{ColumnKind, ColumnMeta, KeyspaceMeta, TableMeta, TypeParseError, parse_cql_type};
+pub use view::{ClusterView, Node, NodeState, ViewError};
