@@ -28,11 +28,13 @@ impl Envelope {
     }
 
     /// The envelope's length on the wire: header and body.
+    #[inline]
     pub fn encoded_len(&self) -> usize {
         HEADER_LEN.saturating_add(self.body.len())
     }
 
     /// The body length as the header's 32-bit field.
+    #[inline]
     pub(crate) fn body_len_field(&self) -> Result<u32, FrameError> {
         u32::try_from(self.body.len()).map_err(|_| FrameError::BodyTooLarge {
             len: self.body.len() as u64,
@@ -43,6 +45,7 @@ impl Envelope {
 
     /// Appends the encoded envelope to `out`. Fails only for a body longer than the 32-bit
     /// length field can say.
+    #[inline]
     pub fn encode(&self, out: &mut BytesMut) -> Result<(), FrameError> {
         let len = self.body_len_field()?;
         out.reserve(self.encoded_len());
@@ -68,11 +71,13 @@ pub struct RawEnvelope {
 
 impl RawEnvelope {
     /// The encoded envelope, header and body.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }
 
     /// Rewrites the stream id in the encoded header, touching nothing else.
+    #[inline]
     pub fn set_stream(&mut self, stream: i16) {
         // The buffer always starts with a whole header, so this cannot fail; if it somehow did
         // the bytes are left as they were.
@@ -82,11 +87,13 @@ impl RawEnvelope {
     }
 
     /// The encoded envelope, ready to be written out.
+    #[inline]
     pub fn freeze(self) -> Bytes {
         self.bytes.freeze()
     }
 
     /// The envelope with its body split off, without copying.
+    #[inline]
     pub fn into_envelope(mut self) -> Envelope {
         self.bytes.advance(HEADER_LEN.min(self.bytes.len()));
         Envelope {
@@ -177,6 +184,7 @@ impl EnvelopeDecoder {
 
     /// Parses and checks the header at the front of `buf`, returning it with the length of the
     /// whole envelope (header and body). Nothing is consumed.
+    #[inline]
     pub fn check_header(&self, buf: &[u8]) -> Result<Decoded<(Header, usize)>, FrameError> {
         let (header, body_len) = match Header::parse(buf)? {
             Decoded::Ready(parsed) => parsed,
@@ -212,6 +220,7 @@ impl EnvelopeDecoder {
 
     /// Takes one whole envelope off the front of `buf`; the body is a slice of the buffer's
     /// memory, not a copy. On [`Decoded::NeedMore`] or an error `buf` is left unchanged.
+    #[inline]
     pub fn decode(&self, buf: &mut BytesMut) -> Result<Decoded<Envelope>, FrameError> {
         Ok(match self.split(buf)? {
             Decoded::Ready((header, mut bytes)) => {
@@ -227,6 +236,7 @@ impl EnvelopeDecoder {
 
     /// Like [`EnvelopeDecoder::decode`], but keeps the envelope encoded, in its own mutable
     /// buffer, for forwarding.
+    #[inline]
     pub fn decode_raw(&self, buf: &mut BytesMut) -> Result<Decoded<RawEnvelope>, FrameError> {
         Ok(match self.split(buf)? {
             Decoded::Ready((header, bytes)) => Decoded::Ready(RawEnvelope { header, bytes }),
@@ -235,6 +245,7 @@ impl EnvelopeDecoder {
     }
 
     /// Takes one whole envelope off the front of an immutable buffer (a v5 segment payload).
+    #[inline]
     pub(crate) fn decode_bytes(&self, buf: &mut Bytes) -> Result<Decoded<Envelope>, FrameError> {
         let (header, total) = match self.check_header(buf)? {
             Decoded::Ready(checked) => checked,
@@ -249,6 +260,7 @@ impl EnvelopeDecoder {
     }
 
     /// Splits the first whole envelope off `buf`, header included.
+    #[inline]
     fn split(&self, buf: &mut BytesMut) -> Result<Decoded<(Header, BytesMut)>, FrameError> {
         let (header, total) = match self.check_header(buf)? {
             Decoded::Ready(checked) => checked,

@@ -35,16 +35,19 @@ impl Flags {
     }
 
     /// The flags of a raw flags byte, unknown bits included.
+    #[inline]
     pub const fn from_bits(bits: u8) -> Self {
         Flags(bits)
     }
 
     /// The raw flags byte.
+    #[inline]
     pub const fn bits(self) -> u8 {
         self.0
     }
 
     /// Whether every flag of `other` is set here.
+    #[inline]
     pub const fn contains(self, other: Flags) -> bool {
         self.0 & other.0 == other.0
     }
@@ -134,6 +137,7 @@ impl Header {
     /// as soon as the stream id is readable (the third byte for versions 1 and 2, whose headers
     /// have a one-byte stream id, the fourth otherwise), so a server can answer a v1/v2 client
     /// whose whole request is shorter than nine bytes.
+    #[inline]
     pub fn parse(buf: &[u8]) -> Result<Decoded<(Header, u32)>, FrameError> {
         let Some(&version_byte) = buf.first() else {
             return Ok(Decoded::NeedMore(HEADER_LEN));
@@ -169,11 +173,13 @@ impl Header {
     }
 
     /// The version byte: the version number with the direction bit.
+    #[inline]
     pub fn version_byte(&self) -> u8 {
         self.version.number() | self.direction.bit()
     }
 
     /// The header's nine bytes, for a body of `body_len` bytes.
+    #[inline]
     pub fn to_bytes(&self, body_len: u32) -> [u8; HEADER_LEN] {
         let [s0, s1] = self.stream.to_be_bytes();
         let [l0, l1, l2, l3] = body_len.to_be_bytes();
@@ -191,12 +197,14 @@ impl Header {
     }
 
     /// Appends the header for a body of `body_len` bytes to `out`.
+    #[inline]
     pub fn encode(&self, body_len: u32, out: &mut impl BufMut) {
         out.put_slice(&self.to_bytes(body_len));
     }
 }
 
 /// The error for a header whose version is unsupported, once its stream id is readable.
+#[cold]
 fn unsupported_version(buf: &[u8], version_byte: u8) -> Result<Decoded<(Header, u32)>, FrameError> {
     let stream = if version_byte & 0x7F < 3 {
         // Versions 1 and 2: version, flags, one signed stream byte, opcode, length.
@@ -224,6 +232,7 @@ fn unsupported_version(buf: &[u8], version_byte: u8) -> Result<Decoded<(Header, 
 /// This is the proxy's hot path: a request is forwarded to a replica under a stream id of the
 /// replica connection, and the response goes back under the client's. Only the length of the
 /// buffer is checked; the caller has decoded the header already.
+#[inline]
 pub fn rewrite_stream_id(envelope: &mut [u8], stream: i16) -> Result<i16, FrameError> {
     let len = envelope.len();
     match envelope

@@ -7,6 +7,10 @@ use crate::frame::crc::crc32;
 use crate::frame::header::HEADER_LEN;
 use crate::frame::{Decoded, Envelope, EnvelopeDecoder, FrameError};
 
+/// Split envelopes up to this size get their whole buffer at once, once their header has been
+/// checked; larger ones grow as their slices arrive, so memory follows the bytes received.
+const EAGER_RESERVE_LIMIT: usize = 16 << 20;
+
 /// Turns a stream of v5 segments back into envelopes.
 ///
 /// Each segment's header CRC24 is checked before its length is trusted, and its payload CRC32
@@ -152,7 +156,18 @@ impl SegmentDecoder {
                 buf.extend_from_slice(&payload);
                 self.gathered(buf, total)
             }
-            None => self.gathered(BytesMut::from(payload), None),
+            None => {
+                let mut buf = BytesMut::new();
+                if let Ok(Decoded::Ready((_, total))) = self.envelopes.check_header(&payload) {
+                    if total <= EAGER_RESERVE_LIMIT {
+                        // One allocation for the whole envelope, its size checked against the
+                        // limit; larger ones grow with what arrives.
+                        buf.reserve(total);
+                    }
+                }
+                buf.extend_from_slice(&payload);
+                self.gathered(buf, None)
+            }
         }
     }
 
