@@ -4,7 +4,12 @@
 //! Ringgate is a server to drivers and a client to replicas, so every message decodes and
 //! encodes in both directions. Nothing here touches a socket or an async runtime, and no input,
 //! however malformed, makes this crate panic: it becomes an error value.
-#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![warn(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod opcode;
 mod version;
@@ -15,6 +20,6 @@ pub use version::{Direction, ProtocolVersion};
 // The frame layer (envelopes, v5 segments, compression) and the message layer (messages, CQL
 // types and values) are declared below; each lives in its own module tree.
 pub mod frame;
-pub mod primitives;
 pub mod message;
+pub mod primitives;
 pub mod types;
