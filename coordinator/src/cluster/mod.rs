@@ -2,7 +2,9 @@
 //! replica sets, kept current by a control connection.
 
 mod schema;
+mod system;
 mod view;
 
 pub use schema::{ColumnKind, ColumnMeta, KeyspaceMeta, TableMeta, TypeParseError, parse_cql_type};
+pub use system::{SchemaRows, SystemRow, keyspaces, local_node, peer_node};
 pub use view::{ClusterView, Node, NodeState, ViewError};
