@@ -78,7 +78,8 @@ impl SegmentDecoder {
     /// Returns the next envelope, taking whole segments off the front of `buf` as needed.
     ///
     /// [`Decoded::NeedMore`] says how many bytes the segment being read still lacks (at least
-    /// one); the bytes already in `buf` stay there.
+    /// one); its bytes stay in `buf`. Whole segments before it may have been taken off `buf`
+    /// already (the first slices of a split envelope): they are held in the decoder.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded<Envelope>, FrameError> {
         loop {
             if !self.contained.is_empty() {
@@ -120,7 +121,8 @@ impl SegmentDecoder {
                     FrameError::BodyTooLarge { len, .. }
                         if HEADER_LEN as u64 + len <= self.contained.len() as u64 =>
                     {
-                        let skip = usize::try_from(len).map_or(usize::MAX, |l| l + HEADER_LEN);
+                        let skip = usize::try_from(len)
+                            .map_or(usize::MAX, |l| l.saturating_add(HEADER_LEN));
                         self.contained.advance(skip.min(self.contained.len()));
                     }
                     _ => self.contained.clear(),
@@ -198,11 +200,13 @@ impl SegmentDecoder {
                         let total = usize::try_from(len)
                             .ok()
                             .and_then(|l| l.checked_add(HEADER_LEN));
-                        match total.and_then(|t| t.checked_sub(buf.len())) {
+                        let total = total.unwrap_or(usize::MAX);
+                        match total.checked_sub(buf.len()) {
                             Some(0) => {}
                             Some(remaining) => self.split = Some(Split::Skipping { remaining }),
                             None => {
-                                return Err(FrameError::SplitEnvelopeOverrun { extra: buf.len() });
+                                let extra = buf.len() - total;
+                                return Err(FrameError::SplitEnvelopeOverrun { extra });
                             }
                         }
                     }
