@@ -1,1 +1,56 @@
 //! Messages: every request and response body, in every version, both directions.
+//!
+//! - [`Request`] and [`Response`] decode a body given its opcode and protocol version, and
+//!   encode it back; each message is its own type ([`Query`], [`Execute`], [`ResultBody`], …).
+//!   Names are `String`s; blobs (values, ids, paging states, tokens, rows) are [`Bytes`]
+//!   slices of the body, never copies. Trailing bytes after a message are an error.
+//! - [`split_response_body`] / [`split_request_body`] separate what envelope flags put in
+//!   front of a body (tracing id, warnings, custom payload).
+//! - [`fast`] reads what a coordinator routes on (ids, consistency, bound values) straight
+//!   from a body without decoding the rest, and rewrites the consistency in place.
+//!
+//! ```
+//! use bytes::{Bytes, BytesMut};
+//! use ringgate_protocol::message::{Consistency, Query, QueryParameters, Request};
+//! use ringgate_protocol::{Opcode, ProtocolVersion};
+//!
+//! let q = Request::Query(Query::new(
+//!     "SELECT * FROM ks.t",
+//!     QueryParameters::new(Consistency::LocalQuorum).with_page_size(100),
+//! ));
+//! let mut buf = BytesMut::new();
+//! q.encode(ProtocolVersion::V4, &mut buf).unwrap();
+//! let back = Request::decode(Opcode::Query, &buf.freeze(), ProtocolVersion::V4).unwrap();
+//! assert_eq!(back, q);
+//! ```
+//!
+//! [`Bytes`]: bytes::Bytes
+
+mod consistency;
+pub mod fast;
+mod prefix;
+mod query_params;
+mod request;
+mod response;
+mod value;
+
+pub use consistency::{
+    Consistency, SerialConsistency, consistency, put_consistency, serial_consistency,
+};
+pub use prefix::{
+    CustomPayload, ResponsePrefix, put_request_prefix, put_response_prefix, split_request_body,
+    split_response_body,
+};
+pub use query_params::{QueryParameters, flags};
+pub use request::{
+    AuthToken, Batch, BatchQuery, BatchStatement, BatchType, COMPRESSION, CQL_VERSION, DRIVER_NAME,
+    DRIVER_VERSION, EventType, Execute, Prepare, Query, Register, Request, Startup,
+    THROW_ON_OVERLOAD,
+};
+pub use response::{
+    ColumnSpec, ErrorCode, ErrorDetails, ErrorResponse, Event, Failures, Prepared,
+    PreparedMetadata, Response, ResultBody, ResultKind, Rows, RowsMetadata, SchemaChange,
+    SchemaChangeTarget, SchemaChangeType, StatusChangeType, Supported, TableSpec,
+    TopologyChangeType, WriteType,
+};
+pub use value::{Value, Values, put_value_in, value_in};
