@@ -114,3 +114,37 @@ fn hostile_counts_fail_up_front() {
     assert!(rows(&[], 1_000_000, 0).is_err());
     assert_eq!(rows(&[], 0, 5).unwrap().count(), 0);
 }
+
+#[test]
+fn text_and_blobs_can_be_borrowed_from_the_row() {
+    let buf = content();
+    let all: Vec<_> = rows(&buf, 3, 3).unwrap().map(Result::unwrap).collect();
+    let name: &str = all[0].get_as(1, &ColumnType::Varchar, V).unwrap();
+    assert_eq!(name, "row 0");
+    // The borrowed text points into the body itself.
+    assert!(buf.as_ptr_range().contains(&name.as_ptr()));
+    let null: Option<&str> = all[1].get_as(1, &ColumnType::Varchar, V).unwrap();
+    assert_eq!(null, None);
+    assert_eq!(
+        all[1].get_as::<&str>(1, &ColumnType::Varchar, V),
+        Err(ValueError::Null("&str"))
+    );
+    // Ascii is checked; other types are not text.
+    assert!(all[0].get_as::<&str>(1, &ColumnType::Ascii, V).is_ok());
+    assert!(matches!(
+        all[0].get_as::<&str>(0, &ColumnType::Int, V),
+        Err(ValueError::Mismatch { .. })
+    ));
+    let raw: &[u8] = all[0].get_as(1, &ColumnType::Blob, V).unwrap();
+    assert_eq!(raw, b"row 0");
+    assert!(all[0].get_as::<&[u8]>(1, &ColumnType::Varchar, V).is_err());
+}
+
+#[test]
+fn decode_all_needs_one_type_per_column() {
+    let buf = content();
+    let row = rows(&buf, 3, 3).unwrap().next().unwrap().unwrap();
+    let values = row.decode_all(&types(), V).unwrap();
+    assert_eq!(values[1], Some(CqlValue::Text("row 0".into())));
+    assert!(row.decode_all(&types()[..2], V).is_err());
+}

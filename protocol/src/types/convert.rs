@@ -17,7 +17,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
 use std::net::IpAddr;
 
-use crate::primitives::DecodeError;
+use crate::ProtocolVersion;
+use crate::primitives::{DecodeError, RawValue};
+
+use super::column_type::ColumnType;
+use super::decode::decode_cell;
 
 use super::number::{CqlDecimal, CqlVarint};
 use super::value::{CqlDate, CqlDuration, CqlTime, CqlTimestamp, CqlValue};
@@ -54,6 +58,108 @@ impl<T: FromCqlValue> FromCqlValue for Option<T> {
             None | Some(CqlValue::Empty) => Ok(None),
             some => T::from_cql(some).map(Some),
         }
+    }
+}
+
+/// Reading one cell of a row as a Rust type: every [`FromCqlValue`] type (decoding the cell
+/// first), and `&str` / `&[u8]` borrowed from the row without copying (`Option<&str>`,
+/// `Option<&[u8]>` where the cell may be null).
+pub trait FromCell<'a>: Sized {
+    /// Converts the cell `raw` of type `t`.
+    fn from_cell(
+        t: &ColumnType,
+        raw: RawValue<'a>,
+        version: ProtocolVersion,
+    ) -> Result<Self, ValueError>;
+}
+
+impl<'a, T: FromCqlValue> FromCell<'a> for T {
+    fn from_cell(
+        t: &ColumnType,
+        raw: RawValue<'a>,
+        version: ProtocolVersion,
+    ) -> Result<Self, ValueError> {
+        T::from_cql(decode_cell(t, raw, version)?)
+    }
+}
+
+fn borrowed_str<'a>(t: &ColumnType, raw: RawValue<'a>) -> Result<Option<&'a str>, ValueError> {
+    let bytes = match raw {
+        RawValue::Bytes(b) => b,
+        RawValue::Null => return Ok(None),
+        RawValue::Unset => {
+            return Err(DecodeError::Malformed("unset value where a value is expected").into());
+        }
+    };
+    match t {
+        ColumnType::Varchar => {}
+        ColumnType::Ascii if bytes.is_ascii() => {}
+        ColumnType::Ascii => {
+            return Err(DecodeError::Malformed("non-ASCII byte in an ascii value").into());
+        }
+        _ => {
+            return Err(ValueError::Mismatch {
+                expected: "&str",
+                found: "a non-text type",
+            });
+        }
+    }
+    std::str::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| DecodeError::InvalidUtf8("text value").into())
+}
+
+fn borrowed_bytes<'a>(t: &ColumnType, raw: RawValue<'a>) -> Result<Option<&'a [u8]>, ValueError> {
+    match (t, raw) {
+        (ColumnType::Blob | ColumnType::Custom(_), RawValue::Bytes(b)) => Ok(Some(b)),
+        (ColumnType::Blob | ColumnType::Custom(_), RawValue::Null) => Ok(None),
+        (ColumnType::Blob | ColumnType::Custom(_), RawValue::Unset) => {
+            Err(DecodeError::Malformed("unset value where a value is expected").into())
+        }
+        _ => Err(ValueError::Mismatch {
+            expected: "&[u8]",
+            found: "a non-blob type",
+        }),
+    }
+}
+
+impl<'a> FromCell<'a> for &'a str {
+    fn from_cell(
+        t: &ColumnType,
+        raw: RawValue<'a>,
+        _: ProtocolVersion,
+    ) -> Result<Self, ValueError> {
+        borrowed_str(t, raw)?.ok_or(ValueError::Null("&str"))
+    }
+}
+
+impl<'a> FromCell<'a> for Option<&'a str> {
+    fn from_cell(
+        t: &ColumnType,
+        raw: RawValue<'a>,
+        _: ProtocolVersion,
+    ) -> Result<Self, ValueError> {
+        borrowed_str(t, raw)
+    }
+}
+
+impl<'a> FromCell<'a> for &'a [u8] {
+    fn from_cell(
+        t: &ColumnType,
+        raw: RawValue<'a>,
+        _: ProtocolVersion,
+    ) -> Result<Self, ValueError> {
+        borrowed_bytes(t, raw)?.ok_or(ValueError::Null("&[u8]"))
+    }
+}
+
+impl<'a> FromCell<'a> for Option<&'a [u8]> {
+    fn from_cell(
+        t: &ColumnType,
+        raw: RawValue<'a>,
+        _: ProtocolVersion,
+    ) -> Result<Self, ValueError> {
+        borrowed_bytes(t, raw)
     }
 }
 

@@ -19,7 +19,7 @@ mod rows;
 mod value;
 
 pub use column_type::{ColumnType, MAX_TYPE_DEPTH, UdtType, column_type, put_column_type};
-pub use convert::{FromCqlValue, ValueError};
+pub use convert::{FromCell, FromCqlValue, ValueError};
 pub use decode::{decode_cell, decode_value, fixed_width};
 pub use encode::{encode_cell, encode_value};
 pub use marshal::class_name;

@@ -22,10 +22,10 @@
 //! ```
 
 use crate::ProtocolVersion;
-use crate::primitives::{self, DecodeError, RawValue, decode_prefix};
+use crate::primitives::{DecodeError, RawValue};
 
 use super::column_type::ColumnType;
-use super::convert::{FromCqlValue, ValueError};
+use super::convert::{FromCell, ValueError};
 use super::decode::decode_cell;
 use super::value::CqlValue;
 
@@ -77,11 +77,20 @@ impl<'a> RowIter<'a> {
     }
 }
 
-/// One `[bytes]` cell and what follows it.
+/// One `[bytes]` cell and what follows it: the same reading as [`primitives::bytes`] (a
+/// negative length is null), written out for the row loop, the hottest path in this module.
 #[inline]
 fn cell(input: &[u8]) -> Result<(&[u8], RawValue<'_>), DecodeError> {
-    let (rest, b) = decode_prefix(input, primitives::bytes)?;
-    Ok((rest, b.map_or(RawValue::Null, RawValue::Bytes)))
+    let (len, rest) = input
+        .split_first_chunk::<4>()
+        .ok_or(DecodeError::Truncated)?;
+    match usize::try_from(i32::from_be_bytes(*len)) {
+        Ok(n) => {
+            let (value, rest) = rest.split_at_checked(n).ok_or(DecodeError::Truncated)?;
+            Ok((rest, RawValue::Bytes(value)))
+        }
+        Err(_) => Ok((rest, RawValue::Null)),
+    }
 }
 
 impl<'a> Iterator for RowIter<'a> {
@@ -170,15 +179,40 @@ impl<'a> Row<'a> {
         decode_cell(t, raw, version)
     }
 
-    /// Cell `index` decoded as type `t` and converted to a Rust type, e.g. `i32`, `String`,
-    /// `Option<Vec<u8>>` (use an `Option` where the cell may be null).
-    pub fn get_as<T: FromCqlValue>(
+    /// Cell `index` of type `t` as a Rust type: any [`FromCqlValue`](super::FromCqlValue) type
+    /// (e.g. `i32`, `String`, `Vec<i64>`, an `Option` where the cell may be null) or `&str` /
+    /// `&[u8]` borrowed from the row.
+    pub fn get_as<T: FromCell<'a>>(
         &self,
         index: usize,
         t: &ColumnType,
         version: ProtocolVersion,
     ) -> Result<T, ValueError> {
-        T::from_cql(self.decode(index, t, version)?)
+        let raw = self.get(index).ok_or(DecodeError::InvalidValue {
+            what: "column index",
+            value: i64::try_from(index).unwrap_or(i64::MAX),
+        })?;
+        T::from_cell(t, raw, version)
+    }
+
+    /// Every cell decoded with its column's type (one type per column, in order); `None` for
+    /// null cells.
+    pub fn decode_all(
+        &self,
+        types: &[ColumnType],
+        version: ProtocolVersion,
+    ) -> Result<Vec<Option<CqlValue>>, DecodeError> {
+        if types.len() != self.columns {
+            return Err(DecodeError::InvalidValue {
+                what: "column types for the row",
+                value: i64::try_from(types.len()).unwrap_or(i64::MAX),
+            });
+        }
+        let mut out = Vec::with_capacity(self.columns);
+        for (raw, t) in self.cells().zip(types) {
+            out.push(decode_cell(t, raw, version)?);
+        }
+        Ok(out)
     }
 
     /// Every cell decoded with its column's type, in column order (the types zipped with the
