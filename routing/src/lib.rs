@@ -111,7 +111,8 @@ pub use placement::Placement;
 pub use replica_sets::{PlacementId, ReplicaSets};
 pub use replication::{ReplicationError, ReplicationFactor, ReplicationStrategy};
 pub use ring::{
-    Datacenter, MAX_NODES, NodeIndex, NodeInfo, RingBuilder, RingError, RingNode, TokenRing,
+    Datacenter, MAX_NODES, NodeIndex, NodeInfo, RingBuilder, RingError, RingNode, RingToken,
+    TokenRing,
 };
 
 /// Why [`replicas_for`] could not answer.

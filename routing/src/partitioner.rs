@@ -7,12 +7,13 @@ use std::str::FromStr;
 use md5::{Digest, Md5};
 
 use crate::murmur3::murmur3_token;
+use crate::ring::RingToken;
 
 /// A way of turning serialized partition keys into ordered tokens, one per Cassandra
 /// partitioner class.
 pub trait Partitioner {
     /// The partitioner's token type; the ring is ordered by its `Ord`.
-    type Token: Ord + Clone + fmt::Debug;
+    type Token: RingToken;
 
     /// The token of a serialized partition key (see [`crate::serialize_partition_key`]).
     fn token(&self, key: &[u8]) -> Self::Token;
@@ -111,6 +112,12 @@ impl RandomToken {
     }
 }
 
+impl RingToken for RandomToken {
+    fn prefix(&self) -> u64 {
+        (self.biased >> 64) as u64
+    }
+}
+
 impl fmt::Display for RandomToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.value() {
@@ -165,9 +172,13 @@ pub struct ByteOrderedPartitioner;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct ByteOrderedToken(pub Vec<u8>);
 
-impl std::borrow::Borrow<[u8]> for ByteOrderedToken {
-    fn borrow(&self) -> &[u8] {
-        &self.0
+impl RingToken for ByteOrderedToken {
+    /// The first eight bytes, zero-padded, as a big-endian integer.
+    fn prefix(&self) -> u64 {
+        let mut first = [0u8; 8];
+        let len = self.0.len().min(8);
+        first[..len].copy_from_slice(&self.0[..len]);
+        u64::from_be_bytes(first)
     }
 }
 

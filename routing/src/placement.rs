@@ -17,10 +17,8 @@
 //! `rf - racks`, a full walk always yields exactly `min(rf, nodes in dc)` replicas per
 //! datacenter: every range of a placement has the same number of replicas, its stride.
 
-use std::fmt;
-
 use crate::replication::ReplicationStrategy;
-use crate::ring::{NodeIndex, TokenRing};
+use crate::ring::{NodeIndex, RingToken, TokenRing};
 
 /// A replication strategy resolved against one ring: everything the walk needs, and nothing
 /// that cannot change its result, so equal placements have equal replica sets.
@@ -49,10 +47,7 @@ struct DatacenterQuota {
 
 impl Placement {
     /// Resolves `strategy` against `ring`.
-    pub fn new<T: Ord + Clone + fmt::Debug>(
-        strategy: &ReplicationStrategy,
-        ring: &TokenRing<T>,
-    ) -> Self {
+    pub fn new<T: RingToken>(strategy: &ReplicationStrategy, ring: &TokenRing<T>) -> Self {
         let owners = ring.owner_count();
         match strategy {
             ReplicationStrategy::Local => Self {
@@ -110,7 +105,7 @@ pub(crate) struct Walker {
 
 impl Walker {
     /// Appends to `out` the replicas of the range ending at ring position `start`, in order.
-    pub(crate) fn walk<T: Ord + Clone + fmt::Debug>(
+    pub(crate) fn walk<T: RingToken>(
         &mut self,
         ring: &TokenRing<T>,
         placement: &Placement,
@@ -147,13 +142,15 @@ impl Walker {
                     self.wanted.push(wanted);
                     self.repeats.push(repeats);
                 }
+                let locations = ring.locations();
                 for &node_index in order {
-                    let node = ring.node(node_index);
-                    let dc = node.dc_index();
-                    if self.wanted[dc] == 0 || self.node_mark[node_index.get()] == self.mark {
+                    let node = node_index.get();
+                    let location = locations[node];
+                    let dc = usize::from(location.dc);
+                    if self.wanted[dc] == 0 || self.node_mark[node] == self.mark {
                         continue;
                     }
-                    let rack = node.rack_index();
+                    let rack = usize::from(location.rack);
                     if self.rack_mark[rack] != self.mark {
                         self.rack_mark[rack] = self.mark;
                     } else if self.repeats[dc] > 0 {
@@ -161,7 +158,7 @@ impl Walker {
                     } else {
                         continue;
                     }
-                    self.node_mark[node_index.get()] = self.mark;
+                    self.node_mark[node] = self.mark;
                     out.push(node_index);
                     self.wanted[dc] -= 1;
                     if self.wanted[dc] == 0 {
@@ -176,7 +173,7 @@ impl Walker {
     }
 
     /// Starts a new walk: a fresh mark, with the mark arrays sized for `ring`.
-    fn next_mark<T: Ord + Clone + fmt::Debug>(&mut self, ring: &TokenRing<T>) {
+    fn next_mark<T: RingToken>(&mut self, ring: &TokenRing<T>) {
         if self.mark == u32::MAX
             || self.node_mark.len() != ring.nodes().len()
             || self.rack_mark.len() != ring.rack_count()

@@ -1,18 +1,17 @@
 //! Precomputed replica sets: for one ring and each distinct placement, the replicas of every
-//! ring range, so that a request finds its replicas with one binary search and an index.
+//! ring range, so that a request finds its replicas with one (bucketed) binary search and an
+//! index.
 //!
 //! A [`ReplicaSets`] is immutable. When the topology or the schema changes, the owner builds a
 //! new one off the request path (it is plain CPU work) and swaps it in; readers keep using the
 //! old one until they drop it.
 
-use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
 use crate::placement::{Placement, Walker};
 use crate::replication::ReplicationStrategy;
-use crate::ring::{NodeIndex, TokenRing};
+use crate::ring::{NodeIndex, RingToken, TokenRing};
 
 /// Names one placement's table inside one [`ReplicaSets`] (meaningless in another).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -37,7 +36,7 @@ pub struct ReplicaSets<T = i64> {
     by_keyspace: HashMap<String, PlacementId>,
 }
 
-impl<T: Ord + Clone + fmt::Debug> ReplicaSets<T> {
+impl<T: RingToken> ReplicaSets<T> {
     /// Precomputes the replica sets of `ring` for each keyspace's strategy; keyspaces whose
     /// strategies resolve to the same placement share one table.
     pub fn build<'a, K>(ring: Arc<TokenRing<T>>, keyspaces: K) -> Self
@@ -121,15 +120,11 @@ impl<T: Ord + Clone + fmt::Debug> ReplicaSets<T> {
     }
 
     /// The replicas of `token` under placement `id`, in Cassandra's order; empty on an empty
-    /// ring or for `LocalStrategy`. One binary search and a slice, no allocation.
+    /// ring or for `LocalStrategy`. One bucketed binary search and a slice, no allocation.
     ///
     /// # Panics
     /// If `id` comes from another [`ReplicaSets`] with more tables.
-    pub fn replicas<Q>(&self, id: PlacementId, token: &Q) -> &[NodeIndex]
-    where
-        T: Borrow<Q>,
-        Q: Ord + ?Sized,
-    {
+    pub fn replicas(&self, id: PlacementId, token: &T) -> &[NodeIndex] {
         let table = &self.tables[id.0 as usize];
         match self.ring.position(token) {
             Some(at) => &table.slab[at * table.stride..(at + 1) * table.stride],

@@ -3,7 +3,6 @@
 //! Nodes are indexed densely ([`NodeIndex`]) so that replica sets are small integer arrays; the
 //! ring keeps the ids, datacenters and racks the indexes stand for.
 
-use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt;
@@ -67,16 +66,6 @@ impl RingNode {
     pub fn token_count(&self) -> usize {
         self.token_count
     }
-
-    /// The index of the node's datacenter in [`TokenRing::datacenters`].
-    pub(crate) fn dc_index(&self) -> usize {
-        self.dc_index
-    }
-
-    /// A dense index of the node's (datacenter, rack) pair, unique across datacenters.
-    pub(crate) fn rack_index(&self) -> usize {
-        self.rack_index
-    }
 }
 
 /// A datacenter of a [`TokenRing`], counted over the nodes that own tokens.
@@ -132,7 +121,10 @@ pub enum RingError {
 pub struct TokenRing<T = i64> {
     tokens: Vec<T>,
     owners: Vec<NodeIndex>,
+    index: BucketIndex,
     nodes: Vec<RingNode>,
+    /// Per node: its datacenter index and its (datacenter, rack) index, packed for the walk.
+    locations: Vec<Location>,
     datacenters: Vec<Datacenter>,
     rack_count: usize,
     owner_count: usize,
@@ -150,7 +142,82 @@ impl TokenRing<i64> {
     }
 }
 
-impl<T: Ord + Clone + fmt::Debug> TokenRing<T> {
+/// Where a node is, as dense indexes: `dc` into [`TokenRing::datacenters`], `rack` over all
+/// (datacenter, rack) pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Location {
+    pub(crate) dc: u16,
+    pub(crate) rack: u16,
+}
+
+/// A token type a ring can hold. Its [`RingToken::prefix`] lets the ring jump close to a
+/// token's position before the binary search.
+pub trait RingToken: Ord + Clone + fmt::Debug {
+    /// A 64-bit summary that never decreases as the token increases (`a < b` implies
+    /// `a.prefix() <= b.prefix()`).
+    fn prefix(&self) -> u64;
+}
+
+impl RingToken for i64 {
+    fn prefix(&self) -> u64 {
+        (*self as u64) ^ (1 << 63)
+    }
+}
+
+/// Splits the 64-bit prefix space into `2^bits` equal buckets and records, per bucket, the
+/// first ring position whose token falls in it or later; a lookup then binary-searches only
+/// the few tokens of one bucket (cache-friendly on large vnode rings).
+#[derive(Debug, Clone, Default)]
+struct BucketIndex {
+    shift: u32,
+    starts: Vec<u32>,
+}
+
+impl BucketIndex {
+    fn new<T: RingToken>(tokens: &[T]) -> Self {
+        // About two tokens per bucket, at least one bucket.
+        let bits = (tokens.len() / 2)
+            .max(1)
+            .next_power_of_two()
+            .trailing_zeros()
+            .min(24);
+        let buckets = 1usize << bits;
+        let shift = 64 - bits;
+        let bucket_of = |t: &T| {
+            if bits == 0 {
+                0
+            } else {
+                (t.prefix() >> shift) as usize
+            }
+        };
+        let mut starts = Vec::with_capacity(buckets + 1);
+        let mut at = 0usize;
+        for bucket in 0..=buckets {
+            while at < tokens.len() && bucket_of(&tokens[at]) < bucket {
+                at += 1;
+            }
+            // Positions fit in u32: a ring holds at most 2^16 nodes, and callers give each
+            // a bounded token list; saturate rather than wrap on absurd sizes.
+            starts.push(u32::try_from(at).unwrap_or(u32::MAX));
+        }
+        Self { shift, starts }
+    }
+
+    /// The range of positions that can hold the first token ≥ `token`.
+    fn candidates<T: RingToken>(&self, token: &T) -> (usize, usize) {
+        let bucket = if self.shift == 64 {
+            0
+        } else {
+            (token.prefix() >> self.shift) as usize
+        };
+        (
+            self.starts[bucket] as usize,
+            self.starts[bucket + 1] as usize,
+        )
+    }
+}
+
+impl<T: RingToken> TokenRing<T> {
     /// A builder for a ring of any token type.
     pub fn builder() -> RingBuilder<T> {
         RingBuilder::new()
@@ -209,33 +276,34 @@ impl<T: Ord + Clone + fmt::Debug> TokenRing<T> {
         self.rack_count
     }
 
+    /// Every node's location, indexed by [`NodeIndex`].
+    pub(crate) fn locations(&self) -> &[Location] {
+        &self.locations
+    }
+
     /// The position of the first ring token ≥ `token`, wrapping to 0; `None` on an empty ring.
-    /// One binary search, no allocation.
-    pub fn position<Q>(&self, token: &Q) -> Option<usize>
-    where
-        T: Borrow<Q>,
-        Q: Ord + ?Sized,
-    {
+    /// A bucket jump and a binary search over a few tokens; no allocation.
+    pub fn position(&self, token: &T) -> Option<usize> {
         if self.tokens.is_empty() {
             return None;
         }
-        let at = self.tokens.partition_point(|t| t.borrow() < token);
+        let (low, high) = self.index.candidates(token);
+        let within = self.tokens.get(low..high).unwrap_or_default();
+        let at = low + within.partition_point(|t| t < token);
         Some(if at == self.tokens.len() { 0 } else { at })
     }
 
     /// The node that owns `token` (the primary replica's range owner).
-    pub fn owner<Q>(&self, token: &Q) -> Option<NodeIndex>
-    where
-        T: Borrow<Q>,
-        Q: Ord + ?Sized,
-    {
+    pub fn owner(&self, token: &T) -> Option<NodeIndex> {
         self.position(token).map(|at| self.owners[at])
     }
 
-    /// Heap bytes held by the ring's token and owner arrays (not the node names).
+    /// Heap bytes held by the ring's token, owner and index arrays (not the node names).
     pub fn token_bytes(&self) -> usize {
         self.tokens.capacity() * std::mem::size_of::<T>()
             + self.owners.capacity() * std::mem::size_of::<NodeIndex>()
+            + self.index.starts.capacity() * std::mem::size_of::<u32>()
+            + self.locations.capacity() * std::mem::size_of::<Location>()
     }
 }
 
@@ -250,13 +318,13 @@ pub struct RingBuilder<T> {
     by_id: HashMap<String, NodeIndex>,
 }
 
-impl<T: Ord + Clone + fmt::Debug> Default for RingBuilder<T> {
+impl<T: RingToken> Default for RingBuilder<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T: Ord + Clone + fmt::Debug> RingBuilder<T> {
+impl<T: RingToken> RingBuilder<T> {
     /// An empty builder.
     pub fn new() -> Self {
         Self {
@@ -340,11 +408,22 @@ impl<T: Ord + Clone + fmt::Debug> RingBuilder<T> {
                 datacenters[node.dc_index].racks += 1;
             }
         }
-        let (tokens, owners) = entries.into_iter().unzip();
+        let (tokens, owners): (Vec<T>, Vec<NodeIndex>) = entries.into_iter().unzip();
+        let index = BucketIndex::new(&tokens);
+        // Both indexes are below the node count, which `add_node` keeps within u16.
+        let locations = nodes
+            .iter()
+            .map(|n| Location {
+                dc: u16::try_from(n.dc_index).unwrap_or(u16::MAX),
+                rack: u16::try_from(n.rack_index).unwrap_or(u16::MAX),
+            })
+            .collect();
         Ok(TokenRing {
             tokens,
             owners,
+            index,
             nodes,
+            locations,
             datacenters,
             rack_count: racks.len(),
             owner_count,

@@ -206,3 +206,56 @@ fn murmur3_differs_from_the_reference_hash_on_high_tail_bytes() {
     assert_ne!(murmur3_token(&key), reference);
     assert_eq!(murmur3_token(&key), -8927430733708461935);
 }
+
+/// The position of the first ring token ≥ `token`, wrapping, by a linear scan.
+fn linear_position<T: Ord>(tokens: &[T], token: &T) -> Option<usize> {
+    if tokens.is_empty() {
+        return None;
+    }
+    Some(tokens.iter().position(|t| t >= token).unwrap_or(0))
+}
+
+fn ring_of<T: ringgate_routing::RingToken>(tokens: impl IntoIterator<Item = T>) -> TokenRing<T> {
+    let mut builder = TokenRing::builder();
+    for (i, token) in tokens.into_iter().enumerate() {
+        builder
+            .add_node(&format!("n{i}"), "dc", "rack", [token])
+            .expect("distinct ids");
+    }
+    builder.build().expect("distinct tokens")
+}
+
+proptest! {
+    #[test]
+    fn murmur3_ring_positions_agree_with_a_linear_scan(
+        tokens in proptest::collection::btree_set(any::<i64>(), 0..300),
+        probes in proptest::collection::vec(any::<i64>(), 0..50),
+    ) {
+        let ring = ring_of(tokens.iter().copied());
+        let near: Vec<i64> = tokens
+            .iter()
+            .flat_map(|&t| [t.saturating_sub(1), t, t.saturating_add(1)])
+            .chain([i64::MIN, i64::MAX, 0])
+            .collect();
+        for token in probes.iter().chain(&near) {
+            prop_assert_eq!(ring.position(token), linear_position(ring.tokens(), token));
+        }
+    }
+
+    #[test]
+    fn other_partitioners_ring_positions_agree_with_a_linear_scan(
+        keys in proptest::collection::btree_set(proptest::collection::vec(any::<u8>(), 0..10), 0..100),
+        probes in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..10), 0..30),
+    ) {
+        use ringgate_routing::{ByteOrderedPartitioner, Partitioner, RandomPartitioner};
+        let ordered = ring_of(keys.iter().map(|k| ByteOrderedPartitioner.token(k)));
+        let random_tokens: BTreeSet<_> = keys.iter().map(|k| RandomPartitioner.token(k)).collect();
+        let random = ring_of(random_tokens);
+        for probe in probes.iter().chain(&keys) {
+            let token = ByteOrderedPartitioner.token(probe);
+            prop_assert_eq!(ordered.position(&token), linear_position(ordered.tokens(), &token));
+            let token = RandomPartitioner.token(probe);
+            prop_assert_eq!(random.position(&token), linear_position(random.tokens(), &token));
+        }
+    }
+}
