@@ -15,8 +15,9 @@ use super::value::CqlValue;
 ///
 /// The value must match the type: e.g. an `Int` for `int`, a `Text` or `Ascii` (ASCII only) for
 /// `ascii` or `text`, a `Uuid` or `Timeuuid` for `uuid`, a version 1 UUID for `timeuuid`, a
-/// `Bigint` or `Counter` for `counter`, a `Blob` or `Custom` for custom types, exactly `n`
-/// elements for `vector<T, n>`. [`CqlValue::Empty`] is accepted for every type and written as
+/// `Bigint` or `Counter` for `counter`, a `Blob` or `Custom` for custom types, a `List` or
+/// `Set` for lists and sets, a `Vector` or `List` of exactly `n` elements for
+/// `vector<T, n>`. [`CqlValue::Empty`] is accepted for every type and written as
 /// zero bytes. A UDT value names its fields in declaration order and may omit trailing fields,
 /// a tuple value may omit trailing elements: both are written as nulls. Sets and maps are
 /// written in the order given. On error, `buf` is left as it was.

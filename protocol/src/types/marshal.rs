@@ -48,8 +48,11 @@ pub(crate) fn from_class_name(
 /// `org.apache.cassandra.db.marshal.VectorType(org.apache.cassandra.db.marshal.FloatType , 3)`
 /// for `vector<float, 3>`: what a custom `[option]` carries for a vector.
 ///
-/// Collections, tuples and UDTs nested in a vector are frozen and written inside
-/// `FrozenType(..)`, as Cassandra writes them; a collection or UDT at the top is written bare.
+/// Collections and UDTs that are a vector's elements are frozen and written inside
+/// `FrozenType(..)`, as Cassandra writes them. [`ColumnType`] does not record frozenness, so
+/// any other type is written as the inside of a frozen value: no `FrozenType(..)` anywhere
+/// (Cassandra would wrap the frozen parts of a non-frozen collection); readers, this crate's
+/// included, treat both spellings alike.
 pub fn class_name(t: &ColumnType) -> String {
     let mut out = String::new();
     // A top-level vector prints its element with the freezing wrapper; any other top-level

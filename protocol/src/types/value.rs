@@ -8,7 +8,8 @@ use super::number::{CqlDecimal, CqlVarint};
 ///
 /// `null` is not a variant: a cell or element that may be null is an `Option<CqlValue>`.
 /// [`CqlValue::Empty`] is Cassandra's "empty" value, a zero-length byte string, which most
-/// non-string types accept (an empty `int` is neither null nor a number).
+/// non-string types accept (an empty `int` is neither null nor a number). Equality is
+/// structural, with floats compared as Rust compares them (NaN is not equal to itself).
 #[derive(Debug, Clone, PartialEq)]
 pub enum CqlValue {
     /// A zero-length value of a type whose values are otherwise never empty (every type but
