@@ -1,5 +1,7 @@
 //! Proptest strategies for every request and response, valid for the version they are built
 //! for (no v5 fields before v5, no "not set" values in v3, per-version error layouts).
+// Each test binary uses a different subset of these strategies.
+#![allow(dead_code)]
 
 use std::net::{IpAddr, SocketAddr};
 
