@@ -98,9 +98,8 @@ pub(crate) struct Walker {
     /// `rack_mark[r] == mark` when (datacenter, rack) `r` is already used in the current walk.
     rack_mark: Vec<u32>,
     mark: u32,
-    /// Per datacenter: replicas still wanted, and rack repeats still allowed.
-    wanted: Vec<u32>,
-    repeats: Vec<i64>,
+    /// Accepted nodes with their distance from the walk's start, before merging.
+    picked: Vec<(usize, NodeIndex)>,
 }
 
 impl Walker {
@@ -133,41 +132,49 @@ impl Walker {
                 }
             }
             Rule::PerDatacenter(quotas) => {
-                self.wanted.clear();
-                self.repeats.clear();
-                let mut to_fill = 0;
-                for quota in quotas {
-                    let (wanted, repeats) = quota.map_or((0, 0), |q| (q.replicas, q.rack_repeats));
-                    to_fill += usize::from(wanted > 0);
-                    self.wanted.push(wanted);
-                    self.repeats.push(repeats);
-                }
+                // Datacenters fill independently (racks, nodes and quotas are all per
+                // datacenter), so each walks only its own positions; merging the accepted
+                // nodes by their distance from `start` gives the order of the whole-ring walk.
+                self.picked.clear();
                 let locations = ring.locations();
-                for &node_index in order {
-                    let node = node_index.get();
-                    let location = locations[node];
-                    let dc = usize::from(location.dc);
-                    if self.wanted[dc] == 0 || self.node_mark[node] == self.mark {
-                        continue;
-                    }
-                    let rack = usize::from(location.rack);
-                    if self.rack_mark[rack] != self.mark {
-                        self.rack_mark[rack] = self.mark;
-                    } else if self.repeats[dc] > 0 {
-                        self.repeats[dc] -= 1;
-                    } else {
-                        continue;
-                    }
-                    self.node_mark[node] = self.mark;
-                    out.push(node_index);
-                    self.wanted[dc] -= 1;
-                    if self.wanted[dc] == 0 {
-                        to_fill -= 1;
-                        if to_fill == 0 {
+                let len = ring.len();
+                for (dc, quota) in quotas.iter().enumerate() {
+                    let Some(quota) = quota else { continue };
+                    let positions = ring.dc_positions(dc);
+                    let first = positions.partition_point(|&p| (p as usize) < start);
+                    let (before, after) = positions.split_at(first);
+                    let mut wanted = quota.replicas;
+                    let mut repeats = quota.rack_repeats;
+                    for &position in after.iter().chain(before) {
+                        let node_index = owners[position as usize];
+                        let node = node_index.get();
+                        if self.node_mark[node] == self.mark {
+                            continue;
+                        }
+                        let rack = usize::from(locations[node].rack);
+                        if self.rack_mark[rack] != self.mark {
+                            self.rack_mark[rack] = self.mark;
+                        } else if repeats > 0 {
+                            repeats -= 1;
+                        } else {
+                            continue;
+                        }
+                        self.node_mark[node] = self.mark;
+                        let position = position as usize;
+                        let distance = if position >= start {
+                            position - start
+                        } else {
+                            position + len - start
+                        };
+                        self.picked.push((distance, node_index));
+                        wanted -= 1;
+                        if wanted == 0 {
                             break;
                         }
                     }
                 }
+                self.picked.sort_unstable_by_key(|&(distance, _)| distance);
+                out.extend(self.picked.iter().map(|&(_, node)| node));
             }
         }
     }

@@ -112,6 +112,9 @@ pub enum RingError {
     /// More nodes than [`MAX_NODES`].
     #[error("a ring holds at most {MAX_NODES} nodes")]
     TooManyNodes,
+    /// More tokens than fit a 32-bit ring position.
+    #[error("a ring holds at most 2^32 - 1 tokens")]
+    TooManyTokens,
 }
 
 /// A token ring: sorted distinct tokens, each owned by one node. The owner of a token `t` is
@@ -125,6 +128,8 @@ pub struct TokenRing<T = i64> {
     nodes: Vec<RingNode>,
     /// Per node: its datacenter index and its (datacenter, rack) index, packed for the walk.
     locations: Vec<Location>,
+    /// Per datacenter: the ring positions its nodes own, ascending.
+    dc_positions: Vec<Vec<u32>>,
     datacenters: Vec<Datacenter>,
     rack_count: usize,
     owner_count: usize,
@@ -196,9 +201,8 @@ impl BucketIndex {
             while at < tokens.len() && bucket_of(&tokens[at]) < bucket {
                 at += 1;
             }
-            // Positions fit in u32: a ring holds at most 2^16 nodes, and callers give each
-            // a bounded token list; saturate rather than wrap on absurd sizes.
-            starts.push(u32::try_from(at).unwrap_or(u32::MAX));
+            // `build` refuses rings with more tokens than u32 can count.
+            starts.push(at as u32);
         }
         Self { shift, starts }
     }
@@ -281,6 +285,11 @@ impl<T: RingToken> TokenRing<T> {
         &self.locations
     }
 
+    /// The ring positions owned by nodes of datacenter `dc`, ascending.
+    pub(crate) fn dc_positions(&self, dc: usize) -> &[u32] {
+        &self.dc_positions[dc]
+    }
+
     /// The position of the first ring token ≥ `token`, wrapping to 0; `None` on an empty ring.
     /// A bucket jump and a binary search over a few tokens; no allocation.
     pub fn position(&self, token: &T) -> Option<usize> {
@@ -304,6 +313,11 @@ impl<T: RingToken> TokenRing<T> {
             + self.owners.capacity() * std::mem::size_of::<NodeIndex>()
             + self.index.starts.capacity() * std::mem::size_of::<u32>()
             + self.locations.capacity() * std::mem::size_of::<Location>()
+            + self
+                .dc_positions
+                .iter()
+                .map(|p| p.capacity() * std::mem::size_of::<u32>())
+                .sum::<usize>()
     }
 }
 
@@ -391,6 +405,9 @@ impl<T: RingToken> RingBuilder<T> {
             by_id,
             ..
         } = self;
+        if u32::try_from(entries.len()).is_err() {
+            return Err(RingError::TooManyTokens);
+        }
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         if let Some(pair) = entries.windows(2).find(|pair| pair[0].0 == pair[1].0) {
             return Err(RingError::DuplicateToken {
@@ -418,12 +435,19 @@ impl<T: RingToken> RingBuilder<T> {
                 rack: u16::try_from(n.rack_index).unwrap_or(u16::MAX),
             })
             .collect();
+        let mut dc_positions = vec![Vec::new(); datacenters.len()];
+        for (position, owner) in owners.iter().enumerate() {
+            let dc = nodes[owner.get()].dc_index;
+            // Checked above: every position fits in u32.
+            dc_positions[dc].push(position as u32);
+        }
         Ok(TokenRing {
             tokens,
             owners,
             index,
             nodes,
             locations,
+            dc_positions,
             datacenters,
             rack_count: racks.len(),
             owner_count,

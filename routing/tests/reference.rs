@@ -86,15 +86,16 @@ fn reference_replicas(
     replicas
 }
 
-/// Random rings: up to 12 nodes over 3 datacenters and 3 racks each, distinct tokens (some
-/// nodes without any), drawn from a narrow range so that test tokens land on them.
-fn ring_strategy() -> impl Strategy<Value = Vec<NodeInfo>> {
-    (1usize..12)
-        .prop_flat_map(|count| {
+/// Random rings: up to `max_nodes` nodes over 3 datacenters and 3 racks each, up to
+/// `max_tokens` distinct tokens (some nodes without any), drawn from a narrow range so that
+/// test tokens land on them.
+fn ring_strategy(max_nodes: usize, max_tokens: usize) -> impl Strategy<Value = Vec<NodeInfo>> {
+    (1usize..max_nodes)
+        .prop_flat_map(move |count| {
             (
                 proptest::collection::vec((0usize..3, 0usize..3), count),
-                proptest::collection::btree_set(-1000i64..1000, 0..40),
-                proptest::collection::vec(0usize..100, 40),
+                proptest::collection::btree_set(-1000i64..1000, 0..max_tokens),
+                proptest::collection::vec(0usize..1000, max_tokens),
             )
         })
         .prop_map(
@@ -163,7 +164,7 @@ proptest! {
 
     #[test]
     fn lookups_agree_with_the_reference(
-        nodes in ring_strategy(),
+        nodes in ring_strategy(12, 40),
         options in strategy_strategy(),
         probes in proptest::collection::vec(-1100i64..1100, 1..20),
     ) {
@@ -195,6 +196,27 @@ proptest! {
         let first_half = reference as u64 as i64;
         let expected = if first_half == i64::MIN { i64::MAX } else { first_half };
         prop_assert_eq!(murmur3_token(&key), expected);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    #[test]
+    fn lookups_agree_with_the_reference_on_vnode_rings(
+        nodes in ring_strategy(30, 600),
+        options in strategy_strategy(),
+    ) {
+        let strategy = ReplicationStrategy::from_options(&options).unwrap();
+        let ring = Arc::new(TokenRing::new(&nodes).unwrap());
+        let sets = ReplicaSets::build(ring.clone(), [("ks", &strategy)]);
+        let table = sets.keyspace("ks").unwrap();
+        for token in ring.tokens().iter().map(|t| t - 1).chain([i64::MAX]) {
+            let expected = reference_replicas(&nodes, &strategy, token);
+            let precomputed: Vec<&str> =
+                sets.replicas(table, &token).iter().map(|&i| ring.node(i).id()).collect();
+            prop_assert_eq!(precomputed, expected);
+        }
     }
 }
 
