@@ -1,0 +1,52 @@
+//! Response bodies: the first byte picks the protocol version, the opcode and which prefixes
+//! (tracing id, warnings, custom payload) precede the body; the rest is the body. Whatever
+//! decodes must re-encode to bytes that decode to the same response and encode to the same
+//! bytes.
+#![no_main]
+
+use bytes::{Bytes, BytesMut};
+use libfuzzer_sys::fuzz_target;
+use ringgate_protocol::message::{Response, put_response_prefix, split_response_body};
+use ringgate_protocol::{Opcode, ProtocolVersion};
+
+const OPCODES: [Opcode; 8] = [
+    Opcode::Error,
+    Opcode::Ready,
+    Opcode::Authenticate,
+    Opcode::Supported,
+    Opcode::Result,
+    Opcode::Event,
+    Opcode::AuthChallenge,
+    Opcode::AuthSuccess,
+];
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let version = ProtocolVersion::ALL[usize::from(selector % 3)];
+    let opcode = OPCODES[usize::from(selector / 3) % OPCODES.len()];
+    let prefixes = selector / 24;
+    let body = Bytes::copy_from_slice(rest);
+    let Ok((prefix, message)) =
+        split_response_body(&body, prefixes & 1 != 0, prefixes & 2 != 0, prefixes & 4 != 0)
+    else {
+        return;
+    };
+    // The prefix re-encodes to the bytes it was read from.
+    let mut head = BytesMut::new();
+    put_response_prefix(&mut head, &prefix).expect("a decoded prefix re-encodes");
+    assert_eq!(&head[..], &body[..body.len() - message.len()]);
+
+    let Ok(resp) = Response::decode(opcode, &message, version) else {
+        return;
+    };
+    let mut first = BytesMut::new();
+    resp.encode(version, &mut first).expect("a decoded response re-encodes");
+    let first = first.freeze();
+    let again = Response::decode(opcode, &first, version).expect("a re-encoded response decodes");
+    assert_eq!(again, resp);
+    let mut second = BytesMut::new();
+    again.encode(version, &mut second).expect("encodes again");
+    assert_eq!(first, second);
+});
