@@ -65,6 +65,17 @@ pub fn fixed_width(t: &ColumnType) -> Option<usize> {
     }
 }
 
+/// The most elements reserved ahead of decoding them. A decoded value is larger than its
+/// bytes (a 4-byte `[bytes]` header can become a 40-byte [`CqlValue`]), so even a count that
+/// the input could hold is not trusted for more than this; larger collections grow as their
+/// elements actually decode.
+const MAX_PREALLOCATED: usize = 1024;
+
+/// A capacity for `count` elements of at least `min_size` bytes each in `remaining` bytes.
+fn capacity(count: usize, remaining: usize, min_size: usize) -> usize {
+    bounded_capacity(count, remaining, min_size).min(MAX_PREALLOCATED)
+}
+
 fn wrong_length(what: &'static str, len: usize) -> DecodeError {
     DecodeError::InvalidValue {
         what,
@@ -201,7 +212,7 @@ fn element(b: &[u8]) -> Result<(&[u8], &[u8]), DecodeError> {
 fn elements(t: &ColumnType, b: &[u8], depth: usize) -> Result<Vec<CqlValue>, DecodeError> {
     let (mut rest, n) = decode_prefix(b, primitives::count)?;
     // Each element takes at least its 4-byte length.
-    let mut out = Vec::with_capacity(bounded_capacity(n, rest.len(), 4));
+    let mut out = Vec::with_capacity(capacity(n, rest.len(), 4));
     for _ in 0..n {
         let (r, e) = element(rest)?;
         out.push(decode_at(t, e, depth + 1)?);
@@ -219,7 +230,7 @@ fn entries(
     depth: usize,
 ) -> Result<Vec<(CqlValue, CqlValue)>, DecodeError> {
     let (mut rest, n) = decode_prefix(b, primitives::count)?;
-    let mut out = Vec::with_capacity(bounded_capacity(n, rest.len(), 8));
+    let mut out = Vec::with_capacity(capacity(n, rest.len(), 8));
     for _ in 0..n {
         let (r, key) = element(rest)?;
         let (r, value) = element(r)?;
@@ -275,14 +286,14 @@ fn vector(
             return Err(wrong_length("vector length", b.len()));
         }
         // b is not empty, so width > 0 and the chunks are exactly the elements.
-        let mut out = Vec::with_capacity(dimension);
+        let mut out = Vec::with_capacity(dimension.min(MAX_PREALLOCATED));
         for chunk in b.chunks_exact(width) {
             out.push(decode_at(t, chunk, depth + 1)?);
         }
         return Ok(out);
     }
     let mut rest = b;
-    let mut out = Vec::with_capacity(bounded_capacity(dimension, b.len(), 1));
+    let mut out = Vec::with_capacity(capacity(dimension, b.len(), 1));
     for _ in 0..dimension {
         let (r, len) = decode_prefix(rest, primitives::unsigned_vint)?;
         let len = usize::try_from(len).map_err(|_| DecodeError::Truncated)?;
