@@ -15,7 +15,7 @@ use ringgate_protocol::types::{
 use values_strategies::{any_type, typed_value};
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn encode_then_decode_is_identity((t, v) in typed_value()) {
