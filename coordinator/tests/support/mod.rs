@@ -102,3 +102,37 @@ pub fn parse_tokens<'a>(tokens: impl IntoIterator<Item = &'a String>) -> BTreeSe
         })
         .collect()
 }
+
+/// Runs `scripts/cluster` with `args`, panicking with its output if it fails.
+pub fn cluster_script(args: &[&str]) -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/cluster");
+    let out = std::process::Command::new(&script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "scripts/cluster {args:?} failed:\n{text}"
+    );
+    text
+}
+
+/// A driver session to the whole cluster (for DDL and data made "from another client").
+pub async fn session() -> Session {
+    let built = SessionBuilder::new()
+        .known_node_addr(node_addr(1))
+        .connection_timeout(Duration::from_secs(10))
+        .build()
+        .await;
+    built.unwrap_or_else(|e| {
+        panic!(
+            "cannot connect to the cluster: {e}\nnode 1 log:\n{}",
+            log_tail(1, 50)
+        )
+    })
+}
