@@ -39,7 +39,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut first = BytesMut::new();
-    req.encode(version, &mut first).expect("a decoded request re-encodes");
+    req.encode(version, &mut first)
+        .expect("a decoded request re-encodes");
     let first = first.freeze();
     let again = Request::decode(opcode, &first, version).expect("a re-encoded request decodes");
     assert_eq!(again, req);
