@@ -187,6 +187,17 @@ impl NodePool {
             .cloned()
     }
 
+    /// Stream ids in flight over every open connection, and how many of those belong to
+    /// requests that timed out and whose responses have not arrived yet.
+    pub fn in_flight(&self) -> (usize, usize) {
+        self.shared
+            .live
+            .load()
+            .iter()
+            .map(Connection::in_flight)
+            .fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
+    }
+
     /// How many connections are open.
     pub fn open_connections(&self) -> usize {
         self.shared
