@@ -4,6 +4,10 @@
 //!   blob) read (a) lazily, every cell as raw bytes, and (b) typed, every cell decoded into a
 //!   `CqlValue`; `scylla-cql` 1.x deserializes the same bytes as the baseline (its metadata is
 //!   parsed once outside the timing, as ours is by the message layer).
+//! - `execute_passthrough`: a 1 KiB v4 EXECUTE body read by the message layer's fast path
+//!   (prepared id, consistency, first value), with an in-place consistency rewrite, and fully
+//!   decoded and re-encoded; `scylla-cql`'s `ExecuteV2` request deserializer and serializer
+//!   are the baseline.
 //!
 //! Run short: `cargo bench -p ringgate-benches --bench messages -- --warm-up-time 1 --measurement-time 3`.
 
@@ -192,12 +196,94 @@ fn rows_decode(c: &mut Criterion) {
     group.finish();
 }
 
+/// A v4 EXECUTE body of about 1 KiB: a 16-byte prepared id, LOCAL_QUORUM, page size and
+/// timestamp, and 10 blob values of 96 bytes.
+fn execute_body() -> Bytes {
+    use ringgate_protocol::message::{Consistency, Execute, QueryParameters, Value};
+    let values = (0..10u8)
+        .map(|i| Value::from(vec![i; 96]))
+        .collect::<Vec<_>>();
+    let exec = Execute {
+        id: Bytes::from_static(&[0x5A; 16]),
+        result_metadata_id: None,
+        params: QueryParameters::new(Consistency::LocalQuorum)
+            .with_values(values)
+            .with_page_size(5000)
+            .with_timestamp(1_700_000_000_000_000),
+    };
+    let mut body = BytesMut::new();
+    exec.encode(ProtocolVersion::V4, &mut body)
+        .expect("the bench EXECUTE encodes");
+    body.freeze()
+}
+
+/// `execute_passthrough`: what a coordinator does with an EXECUTE it forwards. (a) the fast
+/// path reads the prepared id, the consistency and the first bound value without decoding the
+/// rest; (b) the same plus an in-place consistency rewrite; (c) a full decode and re-encode.
+/// The baseline is scylla-cql's `ExecuteV2` request deserializer (meant for tests and proxies;
+/// it copies the values into its own buffer) followed by its serializer, on the same v4 body.
+fn execute_passthrough(c: &mut Criterion) {
+    use ringgate_protocol::Opcode;
+    use ringgate_protocol::message::{Consistency, Request, fast};
+    use scylla_cql::frame::protocol_features::ProtocolFeatures;
+    use scylla_cql::frame::request::execute::ExecuteV2;
+    use scylla_cql::frame::request::{DeserializableRequest, SerializableRequest};
+
+    let body = execute_body();
+    let version = ProtocolVersion::V4;
+    let mut group = c.benchmark_group("execute_passthrough");
+    group.throughput(Throughput::Bytes(body.len() as u64));
+
+    group.bench_function("ringgate/fast_path", |b| {
+        b.iter(|| {
+            let view = fast::execute(black_box(&body), version).expect("valid EXECUTE");
+            let first = view.values().next().expect("a value").expect("valid value");
+            (view.id.len(), view.consistency, first)
+        })
+    });
+
+    let mut rewritable = BytesMut::from(&body[..]);
+    group.bench_function("ringgate/fast_path_and_rewrite", |b| {
+        b.iter(|| {
+            let view = fast::execute(black_box(&rewritable), version).expect("valid EXECUTE");
+            let at = view.consistency_offset;
+            fast::set_consistency(&mut rewritable, at, black_box(Consistency::LocalQuorum))
+                .expect("a consistency is there")
+        })
+    });
+
+    let mut out = BytesMut::with_capacity(2 * body.len());
+    group.bench_function("ringgate/decode_encode", |b| {
+        b.iter(|| {
+            let req =
+                Request::decode(Opcode::Execute, black_box(&body), version).expect("valid EXECUTE");
+            out.clear();
+            req.encode(version, &mut out).expect("encodes");
+            out.len()
+        })
+    });
+
+    let features = ProtocolFeatures::default();
+    let mut scylla_out = Vec::with_capacity(2 * body.len());
+    group.bench_function("scylla-cql/deserialize_serialize", |b| {
+        b.iter(|| {
+            let mut input: &[u8] = black_box(&body);
+            let req = ExecuteV2::deserialize_with_features(&mut input, &features)
+                .expect("scylla-cql parses the body");
+            scylla_out.clear();
+            req.serialize(&mut scylla_out).expect("serializes");
+            scylla_out.len()
+        })
+    });
+    group.finish();
+}
+
 // Further groups (e.g. the message layer's EXECUTE passthrough) go above this line as their own
 // `fn name(c: &mut Criterion)` and are added to the list below.
 
 // criterion_group! defines an undocumented `pub fn`; keep it in a module of its own.
 #[allow(missing_docs, unreachable_pub)]
 mod group {
-    criterion::criterion_group!(benches, super::rows_decode);
+    criterion::criterion_group!(benches, super::rows_decode, super::execute_passthrough);
 }
 criterion_main!(group::benches);
