@@ -20,9 +20,11 @@ lint:
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
+# Tests in `disruptive_*` files stop and start nodes: they run last, alone, one at a time.
 unit:
 	scripts/tools
-	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default}
+	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'not binary(/^disruptive_/)'
+	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'binary(/^disruptive_/)' --test-threads 1
 	cargo test --workspace --doc --locked
 
 fuzz-smoke:
