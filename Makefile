@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make demo   a real local Cassandra cluster and a short CQL session through a real driver
 #   make test   every check and test, against that real cluster (what CI runs)
-.PHONY: demo test cluster lint unit fuzz-smoke bench down
+.PHONY: demo test cluster lint unit auth fuzz-smoke bench down
 
 SHELL := /bin/bash
 FUZZ_SECONDS ?= 10
@@ -13,7 +13,7 @@ demo:
 cluster:
 	scripts/cluster up --nodes 3 --topology two-dc
 
-test: cluster lint unit fuzz-smoke
+test: cluster lint unit fuzz-smoke auth
 
 lint:
 	cargo fmt --all -- --check
@@ -23,9 +23,14 @@ lint:
 # Tests in `disruptive_*` files stop and start nodes: they run last, alone, one at a time.
 unit:
 	scripts/tools
-	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'not binary(/^disruptive_/)'
+	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'not binary(/^disruptive_/) and not binary(/^auth_/)'
 	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'binary(/^disruptive_/)' --test-threads 1
 	cargo test --workspace --doc --locked
+
+# Tests in `auth_*` files need a PasswordAuthenticator node: the cluster restarts as one.
+auth:
+	scripts/cluster up --nodes 1 --topology one-dc --auth
+	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'binary(/^auth_/)'
 
 fuzz-smoke:
 	@if ls fuzz/fuzz_targets/*.rs >/dev/null 2>&1; then \
