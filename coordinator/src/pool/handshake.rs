@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use ringgate_protocol::frame::{Compression, Decoded, Envelope, FrameCodec, Header};
+use ringgate_protocol::frame::{Compression, Decoded, Envelope, FrameCodec, FrameError, Header};
 use ringgate_protocol::primitives::{self, decode_all};
 use ringgate_protocol::{Direction, Opcode, ProtocolVersion};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -189,6 +189,10 @@ impl Exchange {
                             "the node closed the connection during the handshake".to_owned(),
                         ));
                     }
+                }
+                // A node that answers in a version we do not speak refuses ours.
+                Err(e @ FrameError::UnsupportedVersion { .. }) => {
+                    return Err(Refusal::Version(e.to_string()));
                 }
                 Err(e) => return Err(Refusal::Failed(e.to_string())),
             }

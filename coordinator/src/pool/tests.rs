@@ -516,3 +516,116 @@ mod node_pool {
         );
     }
 }
+
+mod version_negotiation {
+    use std::net::SocketAddr;
+
+    use ringgate_protocol::message::{Response, Supported};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::pool::{ConnectError, ConnectOptions, connect};
+
+    /// A node that speaks only versions up to `max`: a newer version gets the PROTOCOL_ERROR
+    /// Cassandra sends (stream 0, the text drivers parse) and the connection is closed.
+    async fn node_speaking_up_to(max: u8) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let mut buf = BytesMut::new();
+                    let mut codec = FrameCodec::server();
+                    loop {
+                        if socket.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let version = buf[0] & 0x7F;
+                        if version > max {
+                            let text = format!(
+                                "Invalid or unsupported protocol version ({version}); supported versions are (3/v3, {max}/v{max})"
+                            );
+                            let mut body = BytesMut::new();
+                            body.put_i32(0x000A);
+                            ringgate_protocol::primitives::put_string(&mut body, &text).unwrap();
+                            let mut out = BytesMut::new();
+                            match ProtocolVersion::from_number(max) {
+                                Some(v) => {
+                                    let header =
+                                        Header::new(v, Direction::Response, 0, Opcode::Error);
+                                    Envelope::new(header, body.freeze())
+                                        .encode(&mut out)
+                                        .unwrap();
+                                }
+                                None => {
+                                    // A v1/v2 header, as Cassandra writes it: 8 bytes, 1-byte stream.
+                                    out.put_slice(&[0x80 | max, 0, 0, 0]);
+                                    out.put_u32(body.len() as u32);
+                                    out.put_slice(&body);
+                                }
+                            }
+                            let _ = socket.write_all(&out).await;
+                            return;
+                        }
+                        while let Ok(Decoded::Ready(req)) = codec.decode(&mut buf) {
+                            let v = req.header.version;
+                            let response = match req.header.opcode {
+                                Opcode::Options => Response::Supported(Supported {
+                                    options: vec![("COMPRESSION".into(), vec!["lz4".into()])],
+                                }),
+                                _ => Response::Ready,
+                            };
+                            let mut body = BytesMut::new();
+                            response.encode(v, &mut body).unwrap();
+                            let header = Header::new(
+                                v,
+                                Direction::Response,
+                                req.header.stream,
+                                response.opcode(),
+                            );
+                            let mut out = BytesMut::new();
+                            Envelope::new(header, body.freeze())
+                                .encode(&mut out)
+                                .unwrap();
+                            socket.write_all(&out).await.unwrap();
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_refused_version_is_retried_one_lower() {
+        let addr = node_speaking_up_to(4).await;
+        let options = ConnectOptions {
+            compression: false,
+            ..ConnectOptions::default()
+        };
+        let (conn, handshake) = connect(addr, &options, None).await.unwrap();
+        assert_eq!(handshake.version, ProtocolVersion::V4);
+        assert_eq!(conn.version(), ProtocolVersion::V4);
+
+        let addr = node_speaking_up_to(3).await;
+        let (_, handshake) = connect(addr, &options, None).await.unwrap();
+        assert_eq!(handshake.version, ProtocolVersion::V3);
+    }
+
+    #[tokio::test]
+    async fn no_common_version_is_a_clear_non_retryable_error() {
+        // A node that refuses everything we speak (it "speaks" v2 only).
+        let addr = node_speaking_up_to(2).await;
+        let err = connect(addr, &ConnectOptions::default(), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ConnectError::UnsupportedVersion { .. }),
+            "{err}"
+        );
+        assert!(!err.is_retryable());
+    }
+}
