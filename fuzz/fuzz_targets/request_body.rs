@@ -6,7 +6,7 @@
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
-use ringgate_protocol::message::{Request, fast, split_request_body};
+use ringgate_protocol::message::{Request, fast, rewrite, split_request_body};
 use ringgate_protocol::{Opcode, ProtocolVersion};
 
 const OPCODES: [Opcode; 8] = [
@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
 
     // The fast paths never panic, decoded or not.
     let _ = fast::consistency_offset(opcode, &body, version);
+    let _ = rewrite::with_keyspace(opcode, &body, version, Some("fuzz"));
 
     let Ok(req) = Request::decode(opcode, &body, version) else {
         return;
@@ -68,5 +69,23 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(view.consistency().expect("valid BATCH").0, b.consistency);
         }
         _ => {}
+    }
+
+    // On a valid v5 body, a keyspace rewrite changes exactly the keyspace.
+    if version == ProtocolVersion::V5
+        && matches!(opcode, Opcode::Query | Opcode::Execute | Opcode::Batch)
+    {
+        let rewritten = rewrite::with_keyspace(opcode, &body, version, Some("fuzz"))
+            .expect("a valid body rewrites")
+            .freeze();
+        let mut want = req.clone();
+        match &mut want {
+            Request::Query(q) => q.params.keyspace = Some("fuzz".into()),
+            Request::Execute(e) => e.params.keyspace = Some("fuzz".into()),
+            Request::Batch(b) => b.keyspace = Some("fuzz".into()),
+            _ => {}
+        }
+        let got = Request::decode(opcode, &rewritten, version).expect("a rewritten body decodes");
+        assert_eq!(got, want);
     }
 });

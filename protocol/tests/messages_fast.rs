@@ -6,10 +6,11 @@ mod message_strategies;
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
-use ringgate_protocol::Opcode;
 use ringgate_protocol::message::fast::{self, StatementRef};
+use ringgate_protocol::message::rewrite::{self, RewriteError};
 use ringgate_protocol::message::{BatchQuery, Consistency, Request, Value, Values};
 use ringgate_protocol::primitives::RawValue;
+use ringgate_protocol::{Opcode, ProtocolVersion};
 
 use message_strategies::{request, version};
 
@@ -111,6 +112,45 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn keyspace_rewrite_changes_only_the_keyspace(
+        (v, req) in version().prop_flat_map(|v| (Just(v), request(v))),
+        new_keyspace in prop::option::of("[a-z_]{0,12}"),
+    ) {
+        let op = req.opcode();
+        if !matches!(op, Opcode::Query | Opcode::Execute | Opcode::Batch) {
+            return Ok(());
+        }
+        let mut buf = BytesMut::new();
+        req.encode(v, &mut buf).unwrap();
+        let rewritten = rewrite::with_keyspace(op, &buf, v, new_keyspace.as_deref());
+        if v < ProtocolVersion::V5 {
+            prop_assert!(matches!(rewritten, Err(RewriteError::Unsupported(_))));
+            return Ok(());
+        }
+        let old = match &req {
+            Request::Query(q) => q.params.keyspace.clone(),
+            Request::Execute(e) => e.params.keyspace.clone(),
+            Request::Batch(b) => b.keyspace.clone(),
+            _ => unreachable!(),
+        };
+        prop_assert_eq!(rewrite::keyspace(op, &buf, v).unwrap(), old.as_deref());
+        let body = rewritten.unwrap().freeze();
+        prop_assert_eq!(rewrite::keyspace(op, &body, v).unwrap(), new_keyspace.as_deref());
+        let mut want = req.clone();
+        match &mut want {
+            Request::Query(q) => q.params.keyspace = new_keyspace.clone(),
+            Request::Execute(e) => e.params.keyspace = new_keyspace.clone(),
+            Request::Batch(b) => b.keyspace = new_keyspace.clone(),
+            _ => unreachable!(),
+        }
+        prop_assert_eq!(Request::decode(op, &body, v).unwrap(), want);
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig::with_cases(10_000))]
 
     #[test]
@@ -133,6 +173,8 @@ proptest! {
         }
         for op in [Opcode::Execute, Opcode::Query, Opcode::Batch, Opcode::Startup] {
             let _ = fast::consistency_offset(op, &data, v);
+            let _ = rewrite::keyspace(op, &data, v);
+            let _ = rewrite::with_keyspace(op, &data, v, Some("ks"));
         }
         let mut body = data.clone();
         if fast::set_consistency(&mut body, offset, Consistency::All).is_err() {

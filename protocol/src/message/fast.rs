@@ -124,6 +124,16 @@ impl<'a> Iterator for ValuesView<'a> {
     }
 }
 
+/// Skips `<n>` and `n` values (named or not); returns what follows them.
+pub(crate) fn skip_values(
+    input: &[u8],
+    named: bool,
+    version: ProtocolVersion,
+) -> Result<&[u8], DecodeError> {
+    let (_, view) = decode_prefix(input, |i| ValuesView::parse(i, named, version))?;
+    view.skip_all()
+}
+
 /// The routing-relevant head of an EXECUTE body.
 #[derive(Debug, Clone)]
 pub struct ExecuteView<'a> {

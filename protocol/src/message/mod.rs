@@ -7,7 +7,8 @@
 //! - [`split_response_body`] / [`split_request_body`] separate what envelope flags put in
 //!   front of a body (tracing id, warnings, custom payload).
 //! - [`fast`] reads what a coordinator routes on (ids, consistency, bound values) straight
-//!   from a body without decoding the rest, and rewrites the consistency in place.
+//!   from a body without decoding the rest, and rewrites the consistency in place;
+//!   [`rewrite`] replaces a v5 body's keyspace.
 //!
 //! ```
 //! use bytes::{Bytes, BytesMut};
@@ -32,6 +33,7 @@ mod prefix;
 mod query_params;
 mod request;
 mod response;
+pub mod rewrite;
 mod value;
 
 pub use consistency::{
