@@ -65,6 +65,24 @@ impl Consistency {
     }
 }
 
+impl std::fmt::Display for Consistency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Any => "ANY",
+            Self::One => "ONE",
+            Self::Two => "TWO",
+            Self::Three => "THREE",
+            Self::Quorum => "QUORUM",
+            Self::All => "ALL",
+            Self::LocalQuorum => "LOCAL_QUORUM",
+            Self::EachQuorum => "EACH_QUORUM",
+            Self::Serial => "SERIAL",
+            Self::LocalSerial => "LOCAL_SERIAL",
+            Self::LocalOne => "LOCAL_ONE",
+        })
+    }
+}
+
 /// The consistency of the serial (Paxos) phase of a conditional update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SerialConsistency {
@@ -141,6 +159,7 @@ mod tests {
             assert_eq!(decode_all(&code.to_be_bytes(), consistency).unwrap(), c);
         }
         assert!(Consistency::from_code(0x000B).is_none());
+        assert_eq!(Consistency::LocalQuorum.to_string(), "LOCAL_QUORUM");
         assert!(decode_all(&[0, 0x0B], consistency).is_err());
         assert!(decode_all(&[0, 0x01], serial_consistency).is_err());
         assert_eq!(

@@ -27,10 +27,11 @@ impl Value {
         }
     }
 
-    /// The owned form of `raw`, a slice of `body` (no copy).
+    /// The owned form of `raw`: a slice of `body` (no copy) when `raw` lies in `body`, as it
+    /// does when it was parsed from it; a copy otherwise.
     pub fn from_raw(raw: RawValue<'_>, body: &Bytes) -> Self {
         match raw {
-            RawValue::Bytes(b) => Self::Bytes(body.slice_ref(b)),
+            RawValue::Bytes(b) => Self::Bytes(sub_bytes(body, b)),
             RawValue::Null => Self::Null,
             RawValue::Unset => Self::Unset,
         }
@@ -46,6 +47,21 @@ impl From<Bytes> for Value {
 impl From<Vec<u8>> for Value {
     fn from(b: Vec<u8>) -> Self {
         Self::Bytes(Bytes::from(b))
+    }
+}
+
+/// `part` as a `Bytes`: shared with `body` when it lies inside it, copied otherwise (so a
+/// slice from elsewhere cannot make [`Bytes::slice_ref`] panic).
+pub(crate) fn sub_bytes(body: &Bytes, part: &[u8]) -> Bytes {
+    let start = (part.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
+    let inside = part.as_ptr() >= body.as_ptr()
+        && start
+            .checked_add(part.len())
+            .is_some_and(|end| end <= body.len());
+    if inside {
+        body.slice_ref(part)
+    } else {
+        Bytes::copy_from_slice(part)
     }
 }
 
@@ -150,5 +166,40 @@ pub(crate) fn put_values(
             primitives::put_string(buf, name)?;
             put_value_in(buf, version, v)
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_raw_shares_inside_and_copies_outside() {
+        let body = Bytes::from_static(b"abcdef");
+        let inside = Value::from_raw(RawValue::Bytes(&body[2..4]), &body);
+        assert_eq!(inside, Value::Bytes(Bytes::from_static(b"cd")));
+        if let Value::Bytes(b) = &inside {
+            assert_eq!(b.as_ptr(), body[2..].as_ptr());
+        }
+        let elsewhere = [1u8, 2];
+        let copied = Value::from_raw(RawValue::Bytes(&elsewhere), &body);
+        assert_eq!(copied, Value::Bytes(Bytes::from_static(&[1, 2])));
+        assert_eq!(
+            Value::from_raw(RawValue::Bytes(&[]), &body),
+            Value::Bytes(Bytes::new())
+        );
+    }
+
+    #[test]
+    fn unset_needs_v4() {
+        let unset = [0xFF, 0xFF, 0xFF, 0xFE];
+        assert!(value_in(ProtocolVersion::V3)(&unset).is_err());
+        assert_eq!(
+            value_in(ProtocolVersion::V4)(&unset).map(|(_, v)| v),
+            Ok(RawValue::Unset)
+        );
+        let mut buf = BytesMut::new();
+        assert!(put_value_in(&mut buf, ProtocolVersion::V3, &Value::Unset).is_err());
+        assert!(buf.is_empty());
     }
 }

@@ -19,6 +19,15 @@ pub struct Execute {
 }
 
 impl Execute {
+    /// An EXECUTE of prepared statement `id`; `result_metadata_id` must be given exactly in v5.
+    pub fn new(id: Bytes, result_metadata_id: Option<Bytes>, params: QueryParameters) -> Self {
+        Self {
+            id,
+            result_metadata_id,
+            params,
+        }
+    }
+
     /// Decodes an EXECUTE body.
     pub fn decode(body: &Bytes, version: ProtocolVersion) -> Result<Self, DecodeError> {
         decode_all(body, |input| {
