@@ -7,6 +7,7 @@
 
 pub mod cluster;
 pub mod cql;
+pub mod health;
 pub mod pool;
 
 pub use ringgate_protocol as protocol;

@@ -76,7 +76,14 @@ async fn a_stopped_node_is_marked_down_then_up_and_its_pool_recovers() {
     let config = ClusterConfig::new(vec![node_addr(1), node_addr(2)]);
     let cluster = Cluster::connect(config).await.expect("join");
     let mut rx = cluster.subscribe();
-    let pools = Pools::new(ConnectOptions::default(), PoolConfig::default());
+    // A minute of backoff: only the link's reaction to the UP event can reconnect in time.
+    let slow = PoolConfig {
+        reconnect_base: Duration::from_secs(60),
+        reconnect_max: Duration::from_secs(60),
+        ..PoolConfig::default()
+    };
+    let pools = Arc::new(Pools::new(ConnectOptions::default(), slow));
+    let link = ringgate::health::link(&cluster, Arc::clone(&pools));
     let pool = pools.pool(node_addr(3), &Identity::Service).unwrap();
     let mut health = pool.watch_health();
     tokio::time::timeout(
@@ -108,8 +115,8 @@ async fn a_stopped_node_is_marked_down_then_up_and_its_pool_recovers() {
     })
     .await;
     assert_eq!(view.nodes().count(), 3);
-    // The UP event is what the coordinator passes on to the pools: then they reconnect now.
-    pools.node_up(node_addr(3));
+    // The link passes the UP event on to the pools: they reconnect at once, not after their
+    // backoff.
     tokio::time::timeout(
         Duration::from_secs(30),
         health.wait_for(|h| *h == Health::Up),
@@ -118,6 +125,7 @@ async fn a_stopped_node_is_marked_down_then_up_and_its_pool_recovers() {
     .expect("the pool reconnects")
     .unwrap();
     assert!(pool.connection().is_some());
+    link.abort();
     cluster.shutdown();
 }
 

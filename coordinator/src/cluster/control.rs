@@ -216,6 +216,14 @@ impl Cluster {
         Ok(versions.all(|v| v == Some(first)).then_some(first))
     }
 
+    /// Sets a node's state (e.g. from its pool's health); publishes a new view when it
+    /// changes anything.
+    pub fn set_node_state(&self, addr: SocketAddr, state: NodeState) {
+        if let Some(view) = self.shared.view.load().with_node_state(addr, state) {
+            self.shared.publish(view);
+        }
+    }
+
     /// Stops the control connection.
     pub fn shutdown(&self) {
         self.shared.shutdown.send_replace(true);
