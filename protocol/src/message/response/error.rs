@@ -697,3 +697,72 @@ impl ErrorResponse {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_defined_from_their_version() {
+        assert_eq!(ErrorCode::from_code(0x1300, ProtocolVersion::V3), None);
+        assert_eq!(
+            ErrorCode::from_code(0x1300, ProtocolVersion::V4),
+            Some(ErrorCode::ReadFailure)
+        );
+        assert_eq!(ErrorCode::from_code(0x1700, ProtocolVersion::V4), None);
+        assert_eq!(
+            ErrorCode::from_code(0x1700, ProtocolVersion::V5),
+            Some(ErrorCode::CasWriteUnknown)
+        );
+        assert_eq!(ErrorCode::from_code(0x2600, ProtocolVersion::V5), None);
+        for c in ErrorCode::ALL {
+            assert_eq!(ErrorCode::from_code(c.code(), ProtocolVersion::V5), Some(c));
+        }
+    }
+
+    #[test]
+    fn write_type_names() {
+        for name in [
+            "SIMPLE",
+            "BATCH",
+            "UNLOGGED_BATCH",
+            "COUNTER",
+            "BATCH_LOG",
+            "CAS",
+            "VIEW",
+            "CDC",
+        ] {
+            let t = WriteType::from_name(name);
+            assert!(!matches!(t, WriteType::Other(_)), "{name}");
+            assert_eq!(t.as_str(), name);
+        }
+        assert_eq!(WriteType::from_name("NEW"), WriteType::Other("NEW".into()));
+    }
+
+    #[test]
+    fn encoding_refuses_codes_the_version_lacks() {
+        let e = ErrorResponse::new(
+            ErrorDetails::CasWriteUnknown {
+                consistency: Consistency::Serial,
+                received: 0,
+                block_for: 1,
+            },
+            "",
+        );
+        assert!(e.encode(ProtocolVersion::V4, &mut BytesMut::new()).is_err());
+        assert!(e.encode(ProtocolVersion::V5, &mut BytesMut::new()).is_ok());
+        // An "other" error must not disguise a code the version defines.
+        let disguised = ErrorResponse::new(
+            ErrorDetails::Other {
+                code: 0x1000,
+                extra: Bytes::new(),
+            },
+            "",
+        );
+        assert!(
+            disguised
+                .encode(ProtocolVersion::V4, &mut BytesMut::new())
+                .is_err()
+        );
+    }
+}
