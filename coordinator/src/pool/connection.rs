@@ -70,6 +70,9 @@ pub struct ConnectionConfig {
     pub heartbeat_interval: Duration,
     /// Close the connection when a heartbeat is not answered within this time.
     pub heartbeat_timeout: Duration,
+    /// Close the connection (the pool opens a fresh one) when more stream ids than this are
+    /// held by requests that timed out and were never answered.
+    pub max_orphaned: usize,
 }
 
 impl Default for ConnectionConfig {
@@ -78,6 +81,7 @@ impl Default for ConnectionConfig {
             max_in_flight: super::streams::MAX_STREAMS,
             heartbeat_interval: Duration::from_secs(30),
             heartbeat_timeout: Duration::from_secs(10),
+            max_orphaned: 1024,
         }
     }
 }
@@ -92,6 +96,7 @@ struct Shared {
     /// Milliseconds since `epoch` at which the last bytes arrived.
     last_read_ms: AtomicU64,
     epoch: Instant,
+    max_orphaned: usize,
 }
 
 impl Shared {
@@ -169,6 +174,7 @@ impl Connection {
             closed: watch::Sender::new(None),
             last_read_ms: AtomicU64::new(0),
             epoch: Instant::now(),
+            max_orphaned: config.max_orphaned,
         });
         tokio::spawn(read_loop(
             Arc::clone(&shared),
@@ -268,7 +274,15 @@ impl Connection {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => Err(self.closed_error()),
             // The stream id stays claimed until the response arrives (see `streams`).
-            Err(_) => Err(timed_out()),
+            Err(_) => {
+                let (_, orphaned) = self.shared.streams.in_flight();
+                if orphaned > self.shared.max_orphaned {
+                    self.shared.close(format!(
+                        "{orphaned} stream ids held by requests that were never answered"
+                    ));
+                }
+                Err(timed_out())
+            }
         }
     }
 

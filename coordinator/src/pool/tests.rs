@@ -284,6 +284,32 @@ async fn an_unanswered_heartbeat_closes_the_connection() {
 }
 
 #[tokio::test]
+async fn a_connection_with_too_many_unanswered_ids_is_recycled() {
+    let config = ConnectionConfig {
+        heartbeat_interval: Duration::from_millis(20),
+        heartbeat_timeout: Duration::from_secs(5),
+        max_orphaned: 3,
+        ..ConnectionConfig::default()
+    };
+    let (conn, _inject, _events) = connect(Peer::Silent, config);
+    for tag in 0..4 {
+        let r = conn
+            .request(
+                Opcode::Query,
+                Flags::empty(),
+                body(0, tag),
+                Duration::from_millis(5),
+            )
+            .await;
+        assert!(matches!(r, Err(ConnectionError::Timeout { .. })));
+    }
+    let reason = tokio::time::timeout(Duration::from_secs(5), conn.closed())
+        .await
+        .unwrap();
+    assert!(reason.contains("never answered"), "{reason}");
+}
+
+#[tokio::test]
 async fn an_answered_heartbeat_keeps_the_connection() {
     let config = ConnectionConfig {
         heartbeat_interval: Duration::from_millis(30),
