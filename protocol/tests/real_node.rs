@@ -11,16 +11,16 @@
 mod real_node_support;
 
 use bytes::{Bytes, BytesMut};
-use ringgate_protocol::ProtocolVersion;
 use ringgate_protocol::message::{
-    Batch, BatchQuery, BatchStatement, BatchType, Consistency, ErrorDetails, Execute, Prepare,
-    QueryParameters, Request, Response, ResultBody, SchemaChange, SchemaChangeTarget,
-    SchemaChangeType, Value,
+    Batch, BatchQuery, BatchStatement, BatchType, Consistency, ErrorDetails, Event, EventType,
+    Execute, Prepare, QueryParameters, Register, Request, Response, ResultBody, SchemaChange,
+    SchemaChangeTarget, SchemaChangeType, Value,
 };
 use ringgate_protocol::types::{
     ColumnType, CqlDate, CqlDecimal, CqlDuration, CqlTime, CqlTimestamp, CqlValue, CqlVarint,
     UdtType, encode_value,
 };
+use ringgate_protocol::{Opcode, ProtocolVersion};
 
 use real_node_support::{MATRIX, RawConn, decoded_rows};
 
@@ -567,6 +567,18 @@ fn every_type_roundtrips() {
         let name = setup.name();
         let base = 10 * i32::try_from(i).expect("small");
 
+        // A second connection listens to events: REGISTER is answered with READY, and the
+        // ALTER below comes back as a SCHEMA_CHANGE event (in v5 inside a segment).
+        let mut events = RawConn::open(setup);
+        let registered = events.ask(&Request::Register(Register {
+            events: vec![
+                EventType::SchemaChange,
+                EventType::StatusChange,
+                EventType::TopologyChange,
+            ],
+        }));
+        assert_eq!(registered.response, Response::Ready, "{name}");
+
         let altered = conn.ddl_no_wait(&format!("ALTER TABLE {qualified} WITH comment = '{name}'"));
         assert_eq!(
             altered.result(),
@@ -579,6 +591,20 @@ fn every_type_roundtrips() {
             }),
             "{name}"
         );
+        let ResultBody::SchemaChange(change) = altered.result() else {
+            unreachable!("checked above")
+        };
+        // Other tests change the schema too: skip their events.
+        let event = loop {
+            let reply = events.next_event();
+            assert_eq!(reply.envelope.header.opcode, Opcode::Event);
+            match reply.response {
+                Response::Event(Event::SchemaChange(c)) if c == *change => break c,
+                Response::Event(_) => {}
+                other => panic!("{name}: on stream -1: {other:?}"),
+            }
+        };
+        assert_eq!(event.target.keyspace(), TYPES_KS);
 
         // INSERT by QUERY with bound values, encoded with the expected types.
         let insert = format!("INSERT INTO {qualified} ({all_names}) VALUES ({markers})");
@@ -822,7 +848,31 @@ fn batch_and_paging() {
             assert_eq!(reply.prefix.warnings, None, "{name}");
         }
 
-        // Page through the table, 100 rows at a time.
+        // A value larger than a v5 segment's 128 KiB payload: the request and the answer
+        // each span several segments (v5), or one large compressed body (v4 LZ4/Snappy).
+        let large: String = (0..300_000u32)
+            .map(|i| char::from(b'a' + u8::try_from(i % 26).expect("small")))
+            .collect();
+        let large_pk = base + 99;
+        let reply = conn.query(
+            &format!("INSERT INTO {table} (pk, ck, v) VALUES (?, 0, ?)"),
+            QueryParameters::new(Consistency::One).with_values(vec![
+                int_value(large_pk),
+                Value::Bytes(Bytes::from(large.clone().into_bytes())),
+            ]),
+        );
+        assert_eq!(reply.result(), &ResultBody::Void, "{name}");
+        let reply = conn.query(
+            &format!("SELECT v FROM {table} WHERE pk = ?"),
+            QueryParameters::new(Consistency::One).with_values(vec![int_value(large_pk)]),
+        );
+        assert_eq!(
+            decoded_rows(reply.rows(), v),
+            vec![vec![Some(CqlValue::Text(large))]],
+            "{name}: large value"
+        );
+
+        // Page through this setup's partitions, 100 rows at a time.
         let list: Vec<String> = partitions.iter().map(i32::to_string).collect();
         let select = format!(
             "SELECT pk, ck, v FROM {table} WHERE pk IN ({})",

@@ -242,6 +242,11 @@ impl RawConn {
         self.query(cql, QueryParameters::new(Consistency::One))
     }
 
+    /// Reads the next server event (stream -1), decoded and checked like any answer.
+    pub fn next_event(&mut self) -> Reply {
+        self.receive(-1)
+    }
+
     /// Encodes and writes `request`, returning its stream id.
     fn send(&mut self, request: &Request) -> i16 {
         let version = self.version();
@@ -481,7 +486,7 @@ pub fn assert_response_roundtrip(reply: &Reply, version: ProtocolVersion) {
             reply.response
         );
         let prefix_len = original.len() - reply.message.len();
-        let message = again.freeze().slice(prefix_len..);
+        let message = again.clone().freeze().slice(prefix_len..);
         let back = Response::decode(reply.envelope.header.opcode, &message, version)
             .expect("decode the re-encoding");
         assert_eq!(
@@ -489,6 +494,12 @@ pub fn assert_response_roundtrip(reply: &Reply, version: ProtocolVersion) {
             "{version}: re-encoding decodes differently"
         );
         KNOWN_MISMATCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        eprintln!(
+            "known re-encoding difference ({version} {:?}):\n original: {}\n again:    {}",
+            reply.envelope.header.opcode,
+            hex(original),
+            hex(&again)
+        );
     }
     let flags = reply.envelope.header.flags;
     assert_eq!(reply.prefix.tracing(), flags.contains(Flags::TRACING));
