@@ -13,8 +13,8 @@ mod real_node_support;
 use bytes::{Bytes, BytesMut};
 use ringgate_protocol::message::{
     Batch, BatchQuery, BatchStatement, BatchType, Consistency, ErrorDetails, Event, EventType,
-    Execute, Prepare, QueryParameters, Register, Request, Response, ResultBody, SchemaChange,
-    SchemaChangeTarget, SchemaChangeType, Value,
+    Execute, Prepare, Query, QueryParameters, Register, Request, Response, ResultBody,
+    SchemaChange, SchemaChangeTarget, SchemaChangeType, Value,
 };
 use ringgate_protocol::types::{
     ColumnType, CqlDate, CqlDecimal, CqlDuration, CqlTime, CqlTimestamp, CqlValue, CqlVarint,
@@ -109,6 +109,82 @@ fn query_system_local() {
         assert!(matches!(host_id, Some(CqlValue::Uuid(_))));
         let native = cell("native_protocol_version").1;
         assert_eq!(native, Some(CqlValue::Text("5".into())), "{}", setup.name());
+
+        // The peers, as node 1 sees them.
+        let reply = conn.simple("SELECT peer, data_center, rack, tokens FROM system.peers_v2");
+        let mut peers = decoded_rows(reply.rows(), conn.version());
+        peers.sort_by_key(|row| format!("{:?}", row[0]));
+        let text = |s: &str| Some(CqlValue::Text(s.to_owned()));
+        let token = |t: i64| Some(CqlValue::Set(vec![CqlValue::Text(t.to_string())]));
+        assert_eq!(
+            peers,
+            vec![
+                vec![
+                    Some(CqlValue::Inet([127, 0, 0, 2].into())),
+                    text("dc1"),
+                    text("rack2"),
+                    token(0),
+                ],
+                vec![
+                    Some(CqlValue::Inet([127, 0, 0, 3].into())),
+                    text("dc2"),
+                    text("rack1"),
+                    token(i64::MIN + 100),
+                ],
+            ],
+            "{}",
+            setup.name()
+        );
+
+        // Many rows of many types: every cell of the schema tables decodes.
+        for table in ["columns", "tables", "keyspaces", "types"] {
+            let reply = conn.simple(&format!("SELECT * FROM system_schema.{table}"));
+            let rows = decoded_rows(reply.rows(), conn.version());
+            assert!(!rows.is_empty(), "{}: system_schema.{table}", setup.name());
+        }
+    }
+}
+
+#[test]
+fn tracing_and_v5_keyspace() {
+    for setup in MATRIX {
+        let mut conn = RawConn::open(setup);
+        let name = setup.name();
+        // A traced request: the answer carries the session id in front of the RESULT.
+        let reply = conn.ask_traced(&Request::Query(Query::new(
+            "SELECT key FROM system.local",
+            QueryParameters::new(Consistency::One),
+        )));
+        assert!(
+            reply.prefix.tracing_id.is_some(),
+            "{name}: {:?}",
+            reply.prefix
+        );
+        assert_eq!(reply.rows().rows_count, 1, "{name}");
+
+        if conn.version() >= ProtocolVersion::V5 {
+            // v5 names the keyspace per request: QUERY and PREPARE without USE.
+            let reply = conn.query(
+                "SELECT key FROM local",
+                QueryParameters::new(Consistency::One).with_keyspace("system"),
+            );
+            assert_eq!(
+                decoded_rows(reply.rows(), conn.version()),
+                vec![vec![Some(CqlValue::Text("local".to_owned()))]]
+            );
+            let prepared = conn.ask(&Request::Prepare(Prepare {
+                query: "SELECT key FROM local".to_owned(),
+                keyspace: Some("system".to_owned()),
+            }));
+            let ResultBody::Prepared(p) = prepared.result() else {
+                panic!("{name}: {:?}", prepared.response)
+            };
+            let spec = &p.result_metadata.columns.as_ref().expect("metadata")[0];
+            assert_eq!(
+                (spec.keyspace.as_str(), spec.table.as_str()),
+                ("system", "local")
+            );
+        }
     }
 }
 

@@ -200,7 +200,7 @@ impl RawConn {
         if let Some(c) = self.setup.compression {
             startup = startup.with_option(COMPRESSION, c.name());
         }
-        let stream = self.send(&Request::Startup(startup));
+        let stream = self.send(&Request::Startup(startup), Flags::empty());
         // v3/v4: the node compresses its answer to STARTUP already. v5: framing (segments)
         // starts only after READY/AUTHENTICATE.
         if !self.version().is_framed() {
@@ -228,7 +228,14 @@ impl RawConn {
     /// re-encode to their own bytes (see [`assert_request_roundtrip`] and
     /// [`assert_response_roundtrip`]).
     pub fn ask(&mut self, request: &Request) -> Reply {
-        let stream = self.send(request);
+        let stream = self.send(request, Flags::empty());
+        self.receive(stream)
+    }
+
+    /// As [`RawConn::ask`], with the tracing flag set on the request: the answer starts with
+    /// a tracing session id.
+    pub fn ask_traced(&mut self, request: &Request) -> Reply {
+        let stream = self.send(request, Flags::TRACING);
         self.receive(stream)
     }
 
@@ -248,7 +255,7 @@ impl RawConn {
     }
 
     /// Encodes and writes `request`, returning its stream id.
-    fn send(&mut self, request: &Request) -> i16 {
+    fn send(&mut self, request: &Request, flags: Flags) -> i16 {
         let version = self.version();
         let mut body = BytesMut::new();
         request.encode(version, &mut body).expect("encode request");
@@ -256,7 +263,8 @@ impl RawConn {
         assert_request_roundtrip(request, &body, version);
         let stream = self.next_stream;
         self.next_stream = self.next_stream.wrapping_add(1).max(0);
-        let header = Header::new(version, Direction::Request, stream, request.opcode());
+        let mut header = Header::new(version, Direction::Request, stream, request.opcode());
+        header.flags = flags;
         let mut out = BytesMut::new();
         self.codec
             .encode(&Envelope::new(header, body), &mut out)
@@ -493,7 +501,6 @@ pub fn assert_response_roundtrip(reply: &Reply, version: ProtocolVersion) {
             back, reply.response,
             "{version}: re-encoding decodes differently"
         );
-        KNOWN_MISMATCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         eprintln!(
             "known re-encoding difference ({version} {:?}):\n original: {}\n again:    {}",
             reply.envelope.header.opcode,
@@ -509,10 +516,6 @@ pub fn assert_response_roundtrip(reply: &Reply, version: ProtocolVersion) {
         flags.contains(Flags::CUSTOM_PAYLOAD)
     );
 }
-
-/// How many responses differed from their re-encoding only as [`explained_reencoding`] says.
-pub static KNOWN_MISMATCHES: std::sync::atomic::AtomicUsize =
-    std::sync::atomic::AtomicUsize::new(0);
 
 /// What re-encoding `reply` gives today, computed from the bytes received: see
 /// [`assert_response_roundtrip`] for the two known differences.
