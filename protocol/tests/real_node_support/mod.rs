@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use ringgate_protocol::frame::{Compression, Decoded, Envelope, Flags, FrameCodec, Header};
+use ringgate_protocol::frame::{Compression, Decoded, Envelope, Flags, FrameCodec, Header, Mode};
 use ringgate_protocol::message::{
     COMPRESSION, Consistency, ErrorResponse, Query, QueryParameters, Request, Response,
     ResponsePrefix, ResultBody, Rows, Startup, Supported, put_response_prefix, split_response_body,
@@ -108,6 +108,9 @@ pub fn run_suffix() -> String {
 /// announced, the message bytes after the prefix, and the decoded message.
 #[derive(Debug, Clone)]
 pub struct Reply {
+    /// The flags byte as it came on the wire (v3/v4; the frame layer clears the compression
+    /// flag when it decompresses). `None` for v5 segments.
+    pub wire_flags: Option<Flags>,
     pub envelope: Envelope,
     pub prefix: ResponsePrefix,
     pub message: Bytes,
@@ -217,6 +220,11 @@ impl RawConn {
             ready.response
         );
         assert_eq!(ready.envelope.header.opcode, Opcode::Ready);
+        eprintln!(
+            "EXP {} READY wire flags {:?}",
+            self.setup.name(),
+            ready.wire_flags
+        );
         if self.version().is_framed() {
             self.codec
                 .established(self.version(), self.setup.compression)
@@ -278,9 +286,17 @@ impl RawConn {
     /// decodes it and checks it re-encodes byte for byte.
     fn receive(&mut self, stream: i16) -> Reply {
         let deadline = Instant::now() + READ_TIMEOUT;
-        let envelope = loop {
+        let (wire_flags, envelope) = loop {
+            let unframed = self.codec.mode() == Mode::Unframed;
+            let wire_flags = self
+                .buf
+                .get(1)
+                .filter(|_| unframed)
+                .map(|b| Flags::from_bits(*b));
             match self.codec.decode(&mut self.buf) {
-                Ok(Decoded::Ready(envelope)) if envelope.header.stream == stream => break envelope,
+                Ok(Decoded::Ready(envelope)) if envelope.header.stream == stream => {
+                    break (wire_flags, envelope);
+                }
                 Ok(Decoded::Ready(_)) => {}
                 Ok(Decoded::NeedMore(_)) => {
                     assert!(
@@ -326,6 +342,7 @@ impl RawConn {
                 )
             });
         let reply = Reply {
+            wire_flags,
             envelope,
             prefix,
             message,
