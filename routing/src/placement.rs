@@ -98,8 +98,13 @@ pub(crate) struct Walker {
     /// `rack_mark[r] == mark` when (datacenter, rack) `r` is already used in the current walk.
     rack_mark: Vec<u32>,
     mark: u32,
-    /// Accepted nodes with their distance from the walk's start, before merging.
-    picked: Vec<(usize, NodeIndex)>,
+    /// Accepted nodes before merging, each as `distance from start << 16 | node index`, so
+    /// that sorting the integers sorts by distance.
+    picked: Vec<u64>,
+    /// Per datacenter: the index in its position list of the first position ≥ `last_start`.
+    cursors: Vec<usize>,
+    /// The previous walk's start, when `cursors` belong to it and to the same ring.
+    last_start: Option<usize>,
 }
 
 impl Walker {
@@ -138,10 +143,31 @@ impl Walker {
                 self.picked.clear();
                 let locations = ring.locations();
                 let len = ring.len();
+                let sequential = self.last_start.is_some_and(|last| last + 1 == start)
+                    && self.cursors.len() == quotas.len();
+                if !sequential {
+                    self.cursors.clear();
+                    self.cursors.resize(quotas.len(), 0);
+                }
+                self.last_start = Some(start);
                 for (dc, quota) in quotas.iter().enumerate() {
                     let Some(quota) = quota else { continue };
                     let positions = ring.dc_positions(dc);
-                    let first = positions.partition_point(|&p| (p as usize) < start);
+                    // The first of the datacenter's positions ≥ start: one step on from the
+                    // previous start's when walks go round the ring in order (precompute),
+                    // else a binary search.
+                    let cursor = &mut self.cursors[dc];
+                    if sequential {
+                        if positions
+                            .get(*cursor)
+                            .is_some_and(|&p| (p as usize) < start)
+                        {
+                            *cursor += 1;
+                        }
+                    } else {
+                        *cursor = positions.partition_point(|&p| (p as usize) < start);
+                    }
+                    let first = *cursor;
                     let (before, after) = positions.split_at(first);
                     let mut wanted = quota.replicas;
                     let mut repeats = quota.rack_repeats;
@@ -166,15 +192,19 @@ impl Walker {
                         } else {
                             position + len - start
                         };
-                        self.picked.push((distance, node_index));
+                        self.picked.push(((distance as u64) << 16) | node as u64);
                         wanted -= 1;
                         if wanted == 0 {
                             break;
                         }
                     }
                 }
-                self.picked.sort_unstable_by_key(|&(distance, _)| distance);
-                out.extend(self.picked.iter().map(|&(_, node)| node));
+                self.picked.sort_unstable();
+                out.extend(
+                    self.picked
+                        .iter()
+                        .map(|&packed| NodeIndex::from_raw(packed as u16)),
+                );
             }
         }
     }

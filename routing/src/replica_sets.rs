@@ -49,9 +49,8 @@ impl<T: RingToken> ReplicaSets<T> {
             by_placement: HashMap::new(),
             by_keyspace: HashMap::new(),
         };
-        let mut walker = Walker::default();
         for (keyspace, strategy) in keyspaces {
-            let id = sets.insert(strategy, &mut walker);
+            let id = sets.insert(strategy);
             sets.by_keyspace.insert(keyspace.to_owned(), id);
         }
         sets
@@ -64,20 +63,21 @@ impl<T: RingToken> ReplicaSets<T> {
         strategies: impl IntoIterator<Item = &'a ReplicationStrategy>,
     ) -> Self {
         let mut sets = Self::build(ring, std::iter::empty());
-        let mut walker = Walker::default();
         for strategy in strategies {
-            sets.insert(strategy, &mut walker);
+            sets.insert(strategy);
         }
         sets
     }
 
-    fn insert(&mut self, strategy: &ReplicationStrategy, walker: &mut Walker) -> PlacementId {
+    fn insert(&mut self, strategy: &ReplicationStrategy) -> PlacementId {
         let placement = Placement::new(strategy, &self.ring);
         if let Some(&id) = self.by_placement.get(&placement) {
             return id;
         }
         let stride = placement.replica_count();
         let mut slab = Vec::with_capacity(stride * self.ring.len());
+        // One walker per placement: it carries state from one start to the next.
+        let mut walker = Walker::default();
         for start in 0..self.ring.len() {
             let before = slab.len();
             walker.walk(&self.ring, &placement, start, &mut slab);

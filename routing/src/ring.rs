@@ -26,6 +26,10 @@ pub struct NodeInfo {
 pub struct NodeIndex(u16);
 
 impl NodeIndex {
+    pub(crate) fn from_raw(raw: u16) -> Self {
+        Self(raw)
+    }
+
     /// The index as a `usize`, for the caller's own per-node tables.
     pub fn get(self) -> usize {
         usize::from(self.0)
