@@ -519,7 +519,16 @@ fn every_type_columns() -> Vec<Column> {
         // A bound UDT value is validated, not re-serialised: the set in its field comes back
         // in the order written (a top-level frozen set is sorted, see c_fset).
         same("c_udt", "frozen<addr>", addr_type(), udt_value.clone()),
-        same("c_udt_nf", "addr", addr_type(), udt_value),
+        same("c_udt_nf", "addr", addr_type(), udt_value.clone()),
+        same(
+            "c_list_udt",
+            "list<frozen<tuple<int, addr>>>",
+            list(ColumnType::Tuple(vec![ColumnType::Int, addr_type()])),
+            CqlValue::List(vec![
+                CqlValue::Tuple(vec![Some(CqlValue::Int(7)), Some(udt_value)]),
+                CqlValue::Tuple(vec![None, None]),
+            ]),
+        ),
         same(
             "c_vector",
             "vector<float, 3>",
