@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod cql;
 pub mod health;
 pub mod pool;
+pub mod request;
 
 pub use ringgate_protocol as protocol;
 pub use ringgate_routing as routing;

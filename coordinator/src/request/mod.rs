@@ -1,0 +1,446 @@
+//! The request API gateways embed: a cheaply cloneable [`Coordinator`] that joins the
+//! cluster, routes each request by token to a replica, re-prepares transparently, and returns
+//! typed rows or the raw result.
+
+mod error;
+mod result;
+mod statement;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use dashmap::DashMap;
+use ringgate_protocol::frame::{Envelope, Flags};
+use ringgate_protocol::message::{
+    Consistency, ErrorDetails, Execute, Prepare, Query, QueryParameters, Request, Response,
+    ResultBody, Value, split_response_body,
+};
+use ringgate_protocol::types::{CqlValue, encode_value};
+use ringgate_routing::{murmur3_token, serialize_partition_key};
+
+pub use error::RequestError;
+pub use result::{QueryResult, Row};
+pub use statement::PreparedStatement;
+
+use crate::cluster::{Cluster, ClusterConfig, NodeState};
+use crate::pool::{
+    ConnectOptions, Connection, ConnectionError, Credentials, Identity, PoolConfig, Pools,
+};
+
+/// How to join and talk to the cluster.
+#[derive(Debug, Clone)]
+pub struct CoordinatorConfig {
+    /// Nodes to join through.
+    pub contact_points: Vec<SocketAddr>,
+    /// The datacenter requests go to first.
+    pub local_dc: Option<String>,
+    /// The coordinator's own credentials, for clusters with authentication.
+    pub credentials: Option<Credentials>,
+    /// Connections per node.
+    pub pool: PoolConfig,
+    /// Protocol version, compression, timeouts of connections.
+    pub connect: ConnectOptions,
+    /// The default timeout of a request.
+    pub request_timeout: Duration,
+    /// The default consistency level.
+    pub consistency: Consistency,
+    /// After DDL, wait this long at most for the nodes to agree on the schema.
+    pub schema_agreement_timeout: Option<Duration>,
+}
+
+impl CoordinatorConfig {
+    /// Defaults, with these contact points.
+    pub fn new(contact_points: Vec<SocketAddr>) -> Self {
+        CoordinatorConfig {
+            contact_points,
+            local_dc: None,
+            credentials: None,
+            pool: PoolConfig::default(),
+            connect: ConnectOptions::default(),
+            request_timeout: Duration::from_secs(12),
+            consistency: Consistency::LocalQuorum,
+            schema_agreement_timeout: Some(Duration::from_secs(10)),
+        }
+    }
+}
+
+/// Per-request settings; `Default` uses the coordinator's.
+#[derive(Debug, Clone, Default)]
+pub struct RequestOptions {
+    /// The consistency level.
+    pub consistency: Option<Consistency>,
+    /// Rows per page.
+    pub page_size: Option<i32>,
+    /// Where to resume paging.
+    pub paging_state: Option<Bytes>,
+    /// The keyspace of a statement that does not name one (sent as v5's per-request keyspace).
+    pub keyspace: Option<String>,
+    /// The default timestamp, in microseconds.
+    pub timestamp: Option<i64>,
+    /// The timeout of this request.
+    pub timeout: Option<Duration>,
+    /// Whether the request may safely run twice (retries after timeouts).
+    pub idempotent: bool,
+}
+
+struct Inner {
+    config: CoordinatorConfig,
+    cluster: Cluster,
+    pools: Arc<Pools>,
+    prepared: DashMap<Bytes, Arc<PreparedStatement>>,
+    identity: Identity,
+    link: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.link.abort();
+        self.cluster.shutdown();
+    }
+}
+
+/// The handle a gateway holds. Clone it freely: clones share the cluster view, the pools and
+/// the prepared statement cache.
+#[derive(Clone)]
+pub struct Coordinator {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Coordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coordinator")
+            .field("cluster", &self.inner.cluster)
+            .field("prepared", &self.inner.prepared.len())
+            .finish()
+    }
+}
+
+impl Coordinator {
+    /// Joins the cluster and opens pools to its nodes.
+    pub async fn connect(config: CoordinatorConfig) -> Result<Coordinator, RequestError> {
+        let connect = ConnectOptions {
+            credentials: config.credentials.clone(),
+            ..config.connect.clone()
+        };
+        let mut cluster_config = ClusterConfig::new(config.contact_points.clone());
+        cluster_config.connect = connect.clone();
+        let connect_timeout = connect.connect_timeout;
+        let cluster = Cluster::connect(cluster_config).await?;
+        let pools = Arc::new(Pools::new(connect, config.pool.clone()));
+        let link = crate::health::link(&cluster, Arc::clone(&pools));
+        // Like a driver's session: return once every up node's pool has connected or failed.
+        let waits = cluster
+            .view()
+            .nodes()
+            .filter(|n| n.state == NodeState::Up)
+            .filter_map(|n| pools.pool(n.addr, &Identity::Service))
+            .map(|pool| async move {
+                let mut health = pool.watch_health();
+                let settled = health.wait_for(|h| *h != crate::pool::Health::Connecting);
+                let _ = tokio::time::timeout(connect_timeout, settled).await;
+            })
+            .collect::<Vec<_>>();
+        futures::future::join_all(waits).await;
+        Ok(Coordinator {
+            inner: Arc::new(Inner {
+                config,
+                cluster,
+                pools,
+                prepared: DashMap::new(),
+                identity: Identity::Service,
+                link,
+            }),
+        })
+    }
+
+    /// The cluster view this coordinator follows.
+    pub fn cluster(&self) -> &Cluster {
+        &self.inner.cluster
+    }
+
+    /// Runs a CQL string with positional values (each encoded as its natural CQL type).
+    pub async fn query(
+        &self,
+        cql: &str,
+        values: Vec<CqlValue>,
+        options: &RequestOptions,
+    ) -> Result<QueryResult, RequestError> {
+        let values = values
+            .iter()
+            .map(natural_value)
+            .collect::<Result<Vec<_>, _>>()?;
+        let params = self.params(options, values);
+        let request = Request::Query(Query::new(cql, params));
+        let result = self.send(&request, None, options).await?;
+        if let ResultBody::SchemaChange(_) = &result.body
+            && let Some(t) = self.inner.config.schema_agreement_timeout
+        {
+            self.inner.cluster.wait_for_schema_agreement(t).await?;
+        }
+        Ok(result)
+    }
+
+    /// Prepares `cql` (cached: preparing the same text twice costs nothing) on every up node.
+    pub async fn prepare(&self, cql: &str) -> Result<Arc<PreparedStatement>, RequestError> {
+        let request = Request::Prepare(Prepare::new(cql));
+        let view = self.inner.cluster.view();
+        let nodes: Vec<SocketAddr> = view
+            .nodes()
+            .filter(|n| n.state == NodeState::Up)
+            .map(|n| n.addr)
+            .collect();
+        let mut prepared = None;
+        let mut failures = Vec::new();
+        for node in nodes {
+            match self
+                .send_to(node, &request, self.inner.config.request_timeout)
+                .await
+            {
+                Ok((_, Response::Result(ResultBody::Prepared(p)))) => {
+                    prepared.get_or_insert_with(|| PreparedStatement::new(cql, *p));
+                }
+                Ok((_, other)) => failures.push((node, format!("unexpected {:?}", other.opcode()))),
+                Err(e) => failures.push((node, e.to_string())),
+            }
+        }
+        let statement = Arc::new(prepared.ok_or(RequestError::NoHostAvailable(failures))?);
+        self.inner
+            .prepared
+            .insert(statement.id.clone(), Arc::clone(&statement));
+        Ok(statement)
+    }
+
+    /// Executes a prepared statement with positional values, routed by its partition key.
+    pub async fn execute(
+        &self,
+        statement: &PreparedStatement,
+        values: Vec<Option<CqlValue>>,
+        options: &RequestOptions,
+    ) -> Result<QueryResult, RequestError> {
+        let encoded = statement.encode_values(&values)?;
+        let routing = statement
+            .routing_key(&encoded)
+            .map(|key| (statement.keyspace.clone(), murmur3_token(&key)));
+        let params = self.params(options, encoded);
+        let request = Request::Execute(Execute::new(
+            statement.id.clone(),
+            statement.result_metadata_id.clone(),
+            params,
+        ));
+        self.send(&request, routing, options).await
+    }
+
+    fn params(&self, options: &RequestOptions, values: Vec<Value>) -> QueryParameters {
+        let mut params =
+            QueryParameters::new(options.consistency.unwrap_or(self.inner.config.consistency))
+                .with_values(values);
+        if let Some(n) = options.page_size {
+            params = params.with_page_size(n);
+        }
+        if let Some(state) = &options.paging_state {
+            params = params.with_paging_state(state.clone());
+        }
+        if let Some(ks) = &options.keyspace {
+            params = params.with_keyspace(ks.clone());
+        }
+        if let Some(ts) = options.timestamp {
+            params = params.with_timestamp(ts);
+        }
+        params
+    }
+
+    /// The nodes to try, best first: the token's replicas (local DC first), then the other
+    /// up nodes of the local DC, then the rest.
+    fn plan(&self, routing: Option<(Option<String>, i64)>) -> Vec<SocketAddr> {
+        let view = self.inner.cluster.view();
+        let local = self.inner.config.local_dc.as_deref();
+        let up = |addr: &SocketAddr| view.node(addr).is_some_and(|n| n.state == NodeState::Up);
+        let in_local =
+            |addr: &SocketAddr| local.is_none_or(|dc| view.node(addr).is_some_and(|n| n.dc == dc));
+        let mut plan: Vec<SocketAddr> = Vec::new();
+        if let Some((Some(keyspace), token)) = &routing
+            && let Some(placement) = view.placement(keyspace)
+        {
+            let replicas: Vec<SocketAddr> = view.replicas(placement, *token).collect();
+            plan.extend(replicas.iter().filter(|a| up(a) && in_local(a)));
+            plan.extend(replicas.iter().filter(|a| up(a) && !in_local(a)));
+        }
+        for local_first in [true, false] {
+            for node in view.nodes() {
+                if up(&node.addr)
+                    && in_local(&node.addr) == local_first
+                    && !plan.contains(&node.addr)
+                {
+                    plan.push(node.addr);
+                }
+            }
+        }
+        plan
+    }
+
+    /// Sends `request` along the plan until a node answers; retries on the next node when a
+    /// node is overloaded, bootstrapping or unreachable, and re-prepares on UNPREPARED.
+    async fn send(
+        &self,
+        request: &Request,
+        routing: Option<(Option<String>, i64)>,
+        options: &RequestOptions,
+    ) -> Result<QueryResult, RequestError> {
+        let timeout = options.timeout.unwrap_or(self.inner.config.request_timeout);
+        let mut failures = Vec::new();
+        for node in self.plan(routing) {
+            let mut reprepared = false;
+            loop {
+                match self.send_to(node, request, timeout).await {
+                    Ok((envelope, Response::Result(body))) => {
+                        return QueryResult::new(node, &envelope, body);
+                    }
+                    Ok((_, other)) => {
+                        failures.push((node, format!("unexpected {:?}", other.opcode())));
+                        break;
+                    }
+                    Err(RequestError::Server { error, .. })
+                        if matches!(error.details, ErrorDetails::Unprepared { .. })
+                            && !reprepared =>
+                    {
+                        let ErrorDetails::Unprepared { id } = &error.details else {
+                            break;
+                        };
+                        self.reprepare(node, id, timeout).await?;
+                        reprepared = true;
+                    }
+                    Err(RequestError::Server { error, .. })
+                        if matches!(
+                            error.details,
+                            ErrorDetails::Overloaded | ErrorDetails::IsBootstrapping
+                        ) =>
+                    {
+                        failures.push((node, error.message.clone()));
+                        break;
+                    }
+                    Err(RequestError::NoHostAvailable(mut f)) => {
+                        failures.append(&mut f);
+                        break;
+                    }
+                    Err(RequestError::Timeout { .. }) if options.idempotent => {
+                        failures.push((node, "timed out".to_owned()));
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Err(RequestError::NoHostAvailable(failures))
+    }
+
+    /// Prepares the statement behind `id` again on `node` (its cache lost it, e.g. after a
+    /// restart).
+    async fn reprepare(
+        &self,
+        node: SocketAddr,
+        id: &Bytes,
+        timeout: Duration,
+    ) -> Result<(), RequestError> {
+        let statement = self
+            .inner
+            .prepared
+            .get(id)
+            .map(|s| Arc::clone(&s))
+            .ok_or_else(|| {
+                RequestError::Invalid("UNPREPARED for a statement never prepared here".to_owned())
+            })?;
+        let request = Request::Prepare(Prepare::new(statement.query.clone()));
+        match self.send_to(node, &request, timeout).await? {
+            (_, Response::Result(ResultBody::Prepared(_))) => Ok(()),
+            (_, other) => Err(RequestError::Invalid(format!(
+                "re-prepare answered {:?}",
+                other.opcode()
+            ))),
+        }
+    }
+
+    /// One request on one node: a connection from its pool, encode, send, decode.
+    async fn send_to(
+        &self,
+        node: SocketAddr,
+        request: &Request,
+        timeout: Duration,
+    ) -> Result<(Envelope, Response), RequestError> {
+        let unavailable = |why: String| RequestError::NoHostAvailable(vec![(node, why)]);
+        let pool = self
+            .inner
+            .pools
+            .pool(node, &self.inner.identity)
+            .ok_or_else(|| unavailable("no pool for this identity".to_owned()))?;
+        let conn: Connection = pool
+            .connection()
+            .ok_or_else(|| unavailable(format!("no open connection ({:?})", pool.health())))?;
+        let version = conn.version();
+        let mut body = BytesMut::new();
+        request.encode(version, &mut body)?;
+        let envelope = conn
+            .request(request.opcode(), Flags::empty(), body.freeze(), timeout)
+            .await
+            .map_err(|e| match e {
+                ConnectionError::Timeout { after, .. } => RequestError::Timeout { after },
+                other => unavailable(other.to_string()),
+            })?;
+        let flags = envelope.header.flags;
+        let (_, rest) = split_response_body(
+            &envelope.body,
+            flags.contains(Flags::TRACING),
+            flags.contains(Flags::WARNING),
+            flags.contains(Flags::CUSTOM_PAYLOAD),
+        )?;
+        match Response::decode(envelope.header.opcode, &rest, version)? {
+            Response::Error(error) => Err(RequestError::Server {
+                node,
+                error: Box::new(error),
+            }),
+            response => Ok((envelope, response)),
+        }
+    }
+}
+
+/// A value encoded as the CQL type its variant names (for statements that are not prepared).
+fn natural_value(v: &CqlValue) -> Result<Value, RequestError> {
+    use ringgate_protocol::types::ColumnType as T;
+    let t = match v {
+        CqlValue::Empty => return Ok(Value::Bytes(Bytes::new())),
+        CqlValue::Ascii(_) => T::Ascii,
+        CqlValue::Bigint(_) => T::Bigint,
+        CqlValue::Blob(_) => T::Blob,
+        CqlValue::Boolean(_) => T::Boolean,
+        CqlValue::Counter(_) => T::Counter,
+        CqlValue::Decimal(_) => T::Decimal,
+        CqlValue::Double(_) => T::Double,
+        CqlValue::Float(_) => T::Float,
+        CqlValue::Int(_) => T::Int,
+        CqlValue::Timestamp(_) => T::Timestamp,
+        CqlValue::Uuid(_) => T::Uuid,
+        CqlValue::Text(_) => T::Varchar,
+        CqlValue::Varint(_) => T::Varint,
+        CqlValue::Timeuuid(_) => T::Timeuuid,
+        CqlValue::Inet(_) => T::Inet,
+        CqlValue::Date(_) => T::Date,
+        CqlValue::Time(_) => T::Time,
+        CqlValue::Smallint(_) => T::Smallint,
+        CqlValue::Tinyint(_) => T::Tinyint,
+        CqlValue::Duration(_) => T::Duration,
+        _ => {
+            return Err(RequestError::Invalid(
+                "collections, tuples, UDTs and vectors need a prepared statement (their type is not implied by the value)".to_owned(),
+            ));
+        }
+    };
+    let mut buf = BytesMut::new();
+    encode_value(&t, v, &mut buf)?;
+    Ok(Value::Bytes(buf.freeze()))
+}
+
+/// The token of a routing key, for callers that route themselves.
+pub fn token_of(components: &[&[u8]]) -> i64 {
+    murmur3_token(&serialize_partition_key(components))
+}

@@ -1,0 +1,89 @@
+//! A prepared statement: its id, bind markers and the partition key's marker indexes.
+
+use bytes::{Bytes, BytesMut};
+use ringgate_protocol::message::{ColumnSpec, Prepared, Value};
+use ringgate_protocol::types::{CqlValue, encode_value};
+use ringgate_routing::serialize_partition_key;
+
+use super::RequestError;
+
+/// A statement prepared on the cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedStatement {
+    /// The CQL text.
+    pub query: String,
+    /// The prepared id (equal on every node: derived from keyspace and text).
+    pub id: Bytes,
+    /// v5: the result metadata id sent back with EXECUTE.
+    pub result_metadata_id: Option<Bytes>,
+    /// The keyspace of the statement's table, from its bind markers.
+    pub keyspace: Option<String>,
+    /// The bind markers, in order.
+    pub markers: Vec<ColumnSpec>,
+    /// For each partition key column in key order, the index of its bind marker; empty when
+    /// the key is not fully bound (then the statement is not routed by token).
+    pub pk_indexes: Vec<u16>,
+    /// The columns an EXECUTE returns, when the node said.
+    pub result_columns: Option<Vec<ColumnSpec>>,
+}
+
+impl PreparedStatement {
+    pub(crate) fn new(query: &str, prepared: Prepared) -> Self {
+        let markers = prepared.metadata.columns;
+        let keyspace = prepared
+            .metadata
+            .global_table_spec
+            .map(|t| t.keyspace)
+            .or_else(|| markers.first().map(|m| m.keyspace.clone()));
+        PreparedStatement {
+            query: query.to_owned(),
+            id: prepared.id,
+            result_metadata_id: prepared.result_metadata_id,
+            keyspace,
+            markers,
+            pk_indexes: prepared.metadata.pk_indexes,
+            result_columns: prepared.result_metadata.columns,
+        }
+    }
+
+    /// Encodes `values` (one per marker; `None` is null) with the markers' types.
+    pub fn encode_values(&self, values: &[Option<CqlValue>]) -> Result<Vec<Value>, RequestError> {
+        if values.len() != self.markers.len() {
+            return Err(RequestError::Invalid(format!(
+                "{} values for {} bind markers",
+                values.len(),
+                self.markers.len()
+            )));
+        }
+        self.markers
+            .iter()
+            .zip(values)
+            .map(|(marker, value)| match value {
+                None => Ok(Value::Null),
+                Some(v) => {
+                    let mut buf = BytesMut::new();
+                    encode_value(&marker.typ, v, &mut buf).map_err(|e| {
+                        RequestError::Invalid(format!("value for {}: {e}", marker.name))
+                    })?;
+                    Ok(Value::Bytes(buf.freeze()))
+                }
+            })
+            .collect()
+    }
+
+    /// The serialized partition key of these encoded values, when the statement binds the
+    /// whole key and none of its values is null or unset.
+    pub fn routing_key(&self, values: &[Value]) -> Option<Vec<u8>> {
+        if self.pk_indexes.is_empty() {
+            return None;
+        }
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(self.pk_indexes.len());
+        for &i in &self.pk_indexes {
+            match values.get(usize::from(i))? {
+                Value::Bytes(b) => parts.push(b),
+                Value::Null | Value::Unset => return None,
+            }
+        }
+        Some(serialize_partition_key(&parts))
+    }
+}
