@@ -8,6 +8,8 @@
 pub mod cluster;
 pub mod cql;
 pub mod health;
+pub mod metrics;
+pub mod plan;
 pub mod pool;
 pub mod request;
 
