@@ -525,3 +525,68 @@ fn response_prefix_order_tracing_warnings_payload() {
         Response::Result(ResultBody::Void)
     );
 }
+
+#[test]
+fn types_a_version_lacks_are_written_as_marshal_classes() {
+    // v3 has no `date` option (0x0011): Cassandra names the marshal class in a custom
+    // option (0x0000), also inside collections; v4 has the native id. `duration` is native
+    // only from v5.
+    let metadata = |typ: ColumnType| {
+        Response::Result(ResultBody::Rows(ringgate_protocol::message::Rows {
+            metadata: RowsMetadata {
+                column_count: 1,
+                global_table_spec: Some(TableSpec {
+                    keyspace: "k".into(),
+                    table: "t".into(),
+                }),
+                columns: Some(vec![ColumnSpec {
+                    keyspace: "k".into(),
+                    table: "t".into(),
+                    name: "c".into(),
+                    typ,
+                }]),
+                ..RowsMetadata::default()
+            },
+            rows_count: 0,
+            content: Bytes::new(),
+        }))
+    };
+    let head = body!(
+        [0, 0, 0, 2],
+        [0, 0, 0, 1],
+        [0, 0, 0, 1],
+        [0, 1],
+        "k",
+        [0, 1],
+        "t",
+        [0, 1],
+        "c",
+    );
+    let date_class = "org.apache.cassandra.db.marshal.SimpleDateType";
+    let list_of_dates = metadata(ColumnType::List(Box::new(ColumnType::Date)));
+    let v3 = body!(
+        head,
+        [0, 0x20, 0, 0],
+        (date_class.len() as u16).to_be_bytes(),
+        date_class,
+        [0, 0, 0, 0],
+    );
+    check_response(V3, &v3, &list_of_dates);
+    check_response(
+        V4,
+        &body!(head, [0, 0x20, 0, 0x11], [0, 0, 0, 0]),
+        &list_of_dates,
+    );
+
+    let duration_class = "org.apache.cassandra.db.marshal.DurationType";
+    let duration = metadata(ColumnType::Duration);
+    let v4 = body!(
+        head,
+        [0, 0],
+        (duration_class.len() as u16).to_be_bytes(),
+        duration_class,
+        [0, 0, 0, 0],
+    );
+    check_response(V4, &v4, &duration);
+    check_response(V5, &body!(head, [0, 0x15], [0, 0, 0, 0]), &duration);
+}

@@ -186,11 +186,20 @@ fn column_type() -> impl Strategy<Value = ColumnType> {
         Just(ColumnType::Blob),
         Just(ColumnType::Uuid),
         Just(ColumnType::Custom("com.example.Thing".into())),
+        // Types older versions lack, sent to them as custom marshal classes.
+        Just(ColumnType::Date),
+        Just(ColumnType::Time),
+        Just(ColumnType::Smallint),
+        Just(ColumnType::Tinyint),
+        Just(ColumnType::Duration),
     ];
     leaf.prop_recursive(2, 8, 2, |inner| {
         prop_oneof![
             inner.clone().prop_map(|e| ColumnType::List(Box::new(e))),
-            (inner.clone(), inner).prop_map(|(k, v)| ColumnType::Map(Box::new(k), Box::new(v))),
+            inner.clone().prop_map(|e| ColumnType::Set(Box::new(e))),
+            (inner.clone(), inner.clone())
+                .prop_map(|(k, v)| ColumnType::Map(Box::new(k), Box::new(v))),
+            prop::collection::vec(inner, 1..3).prop_map(ColumnType::Tuple),
         ]
     })
 }

@@ -5,7 +5,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::ProtocolVersion;
 use crate::primitives::{self, DecodeError, EncodeError, Parsed, fail};
-use crate::types::{ColumnType, column_type, put_column_type};
+use crate::types::{ColumnType, class_name, column_type, put_column_type};
 
 /// Metadata flag: one table spec for all columns.
 const GLOBAL_TABLES_SPEC: i32 = 0x0001;
@@ -109,10 +109,65 @@ fn column_specs(
     Ok((rest, (global, specs)))
 }
 
+/// Writes `t` as `version` can express it. Types the version does not define (`duration`
+/// before v5; `date`, `time`, `smallint` and `tinyint` in v3) are written, wherever they
+/// nest, as custom types naming their marshal class, as Cassandra sends them to such clients
+/// (and as [`column_type`] reads them back).
+fn put_type(
+    buf: &mut BytesMut,
+    t: &ColumnType,
+    version: ProtocolVersion,
+) -> Result<(), EncodeError> {
+    let custom = |buf: &mut BytesMut| {
+        buf.put_u16(0x0000);
+        primitives::put_string(buf, &class_name(t))
+    };
+    match t {
+        ColumnType::Duration if version < ProtocolVersion::V5 => custom(buf),
+        ColumnType::Date | ColumnType::Time | ColumnType::Smallint | ColumnType::Tinyint
+            if version < ProtocolVersion::V4 =>
+        {
+            custom(buf)
+        }
+        ColumnType::List(e) => {
+            buf.put_u16(0x0020);
+            put_type(buf, e, version)
+        }
+        ColumnType::Set(e) => {
+            buf.put_u16(0x0022);
+            put_type(buf, e, version)
+        }
+        ColumnType::Map(k, v) => {
+            buf.put_u16(0x0021);
+            put_type(buf, k, version)?;
+            put_type(buf, v, version)
+        }
+        ColumnType::Udt(udt) => {
+            buf.put_u16(0x0030);
+            primitives::put_string(buf, &udt.keyspace)?;
+            primitives::put_string(buf, &udt.name)?;
+            primitives::put_count_u16(buf, "UDT fields", udt.fields.len())?;
+            for (name, field) in &udt.fields {
+                primitives::put_string(buf, name)?;
+                put_type(buf, field, version)?;
+            }
+            Ok(())
+        }
+        ColumnType::Tuple(elems) => {
+            buf.put_u16(0x0031);
+            primitives::put_count_u16(buf, "tuple elements", elems.len())?;
+            elems.iter().try_for_each(|e| put_type(buf, e, version))
+        }
+        // Native everywhere, custom, or (vectors) always spelled as a marshal class.
+        other => put_column_type(buf, other),
+    }
+}
+
 fn put_column_specs(
     buf: &mut BytesMut,
     global: Option<&TableSpec>,
     specs: &[ColumnSpec],
+    version: ProtocolVersion,
 ) -> Result<(), EncodeError> {
     if let Some(g) = global {
         primitives::put_string(buf, &g.keyspace)?;
@@ -124,7 +179,7 @@ fn put_column_specs(
             primitives::put_string(buf, &c.table)?;
         }
         primitives::put_string(buf, &c.name)?;
-        put_column_type(buf, &c.typ)?;
+        put_type(buf, &c.typ, version)?;
     }
     Ok(())
 }
@@ -218,7 +273,7 @@ impl RowsMetadata {
             primitives::put_short_bytes(buf, id)?;
         }
         if let Some(cols) = &self.columns {
-            put_column_specs(buf, self.global_table_spec.as_ref(), cols)?;
+            put_column_specs(buf, self.global_table_spec.as_ref(), cols, version)?;
         }
         Ok(())
     }
@@ -277,6 +332,6 @@ impl PreparedMetadata {
                 buf.put_u16(*i);
             }
         }
-        put_column_specs(buf, self.global_table_spec.as_ref(), &self.columns)
+        put_column_specs(buf, self.global_table_spec.as_ref(), &self.columns, version)
     }
 }
