@@ -3,7 +3,7 @@
 //! keyspace bit set or cleared, and the new keyspace (if any) is written in between.
 //!
 //! (The consistency, a fixed-width field, is rewritten in place by
-//! [`fast::set_consistency`](super::fast::set_consistency).)
+//! [`fast::set_consistency`].)
 
 use bytes::{BufMut, BytesMut};
 use nom::bytes::complete::take;
