@@ -89,6 +89,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+//! # Layout
+//!
+//! A [`TokenRing`] holds the sorted tokens, each position's owner as a dense 16-bit
+//! [`NodeIndex`], and a bucket index over the top bits of the tokens, so a lookup reads one
+//! bucket and binary-searches the few tokens in it. [`ReplicaSets`] holds, per distinct
+//! [`Placement`] (a strategy resolved against the ring; keyspaces with equivalent replication
+//! share one), a flat array of `stride` node indexes per ring position. For 3 datacenters × 8
+//! nodes × 256 vnodes with RF 3 in each, the ring and one table take about 210 KB.
+
 mod murmur3;
 mod partition_key;
 mod partitioner;

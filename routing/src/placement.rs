@@ -13,6 +13,10 @@
 //! - EverywhereStrategy accepts every distinct node.
 //! - LocalStrategy has no replicas to route to (see [`crate::ReplicationStrategy::Local`]).
 //!
+//! NetworkTopologyStrategy walks each datacenter's own ring positions separately (nothing in
+//! one datacenter's walk depends on another's) and merges the accepted nodes by their distance
+//! from the start, which is the order the whole-ring walk would accept them in.
+//!
 //! Because a datacenter's new racks are always accepted and its repeats are bounded by
 //! `rf - racks`, a full walk always yields exactly `min(rf, nodes in dc)` replicas per
 //! datacenter: every range of a placement has the same number of replicas, its stride.
@@ -90,7 +94,9 @@ impl Placement {
     }
 }
 
-/// Reusable scratch space for ring walks, so that walking allocates nothing once warm.
+/// Reusable scratch space for ring walks, so that walking allocates nothing once warm. One
+/// walker serves one ring and one placement: its cursors carry over from a walk at position
+/// `p` to one at `p + 1`.
 #[derive(Debug, Default)]
 pub(crate) struct Walker {
     /// `node_mark[n] == mark` when node `n` is already a replica in the current walk.
