@@ -14,8 +14,8 @@ use bytes::{Bytes, BytesMut};
 use dashmap::DashMap;
 use ringgate_protocol::frame::{Envelope, Flags};
 use ringgate_protocol::message::{
-    Consistency, ErrorDetails, Execute, Prepare, Query, QueryParameters, Request, Response,
-    ResultBody, Value, split_response_body,
+    Consistency, ErrorDetails, ErrorResponse, Execute, Prepare, Query, QueryParameters, Request,
+    Response, ResultBody, Value, split_response_body,
 };
 use ringgate_protocol::types::{CqlValue, encode_value};
 use ringgate_routing::{murmur3_token, serialize_partition_key};
@@ -25,6 +25,8 @@ pub use result::{QueryResult, Row};
 pub use statement::PreparedStatement;
 
 use crate::cluster::{Cluster, ClusterConfig, NodeState};
+use crate::metrics::{Counter, Metrics};
+use crate::plan::{Failure, LoadBalancing, RetryContext, RetryDecision, RetryPolicy};
 use crate::pool::{
     ConnectOptions, Connection, ConnectionError, Credentials, Identity, PoolConfig, Pools,
 };
@@ -36,6 +38,10 @@ pub struct CoordinatorConfig {
     pub contact_points: Vec<SocketAddr>,
     /// The datacenter requests go to first.
     pub local_dc: Option<String>,
+    /// Within the local datacenter, the rack requests go to first.
+    pub local_rack: Option<String>,
+    /// What to do after a failed attempt.
+    pub retry: RetryPolicy,
     /// The coordinator's own credentials, for clusters with authentication.
     pub credentials: Option<Credentials>,
     /// Connections per node.
@@ -56,6 +62,8 @@ impl CoordinatorConfig {
         CoordinatorConfig {
             contact_points,
             local_dc: None,
+            local_rack: None,
+            retry: RetryPolicy::Default,
             credentials: None,
             pool: PoolConfig::default(),
             connect: ConnectOptions::default(),
@@ -91,6 +99,9 @@ struct Inner {
     pools: Arc<Pools>,
     prepared: DashMap<Bytes, Arc<PreparedStatement>>,
     identity: Identity,
+    balancing: LoadBalancing,
+    retry: RetryPolicy,
+    metrics: Metrics,
     link: tokio::task::JoinHandle<()>,
 }
 
@@ -143,6 +154,8 @@ impl Coordinator {
             })
             .collect::<Vec<_>>();
         futures::future::join_all(waits).await;
+        let balancing = LoadBalancing::new(config.local_dc.clone(), config.local_rack.clone());
+        let retry = config.retry;
         Ok(Coordinator {
             inner: Arc::new(Inner {
                 config,
@@ -150,9 +163,17 @@ impl Coordinator {
                 pools,
                 prepared: DashMap::new(),
                 identity: Identity::Service,
+                balancing,
+                retry,
+                metrics: Metrics::new(),
                 link,
             }),
         })
+    }
+
+    /// The request metrics: per-node latencies and counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// The cluster view this coordinator follows.
@@ -173,7 +194,9 @@ impl Coordinator {
             .collect::<Result<Vec<_>, _>>()?;
         let params = self.params(options, values);
         let request = Request::Query(Query::new(cql, params));
-        let result = self.send(&request, None, options).await?;
+        let result = self
+            .send(&request, None, options, is_conditional(cql))
+            .await?;
         if let ResultBody::SchemaChange(_) = &result.body
             && let Some(t) = self.inner.config.schema_agreement_timeout
         {
@@ -202,7 +225,7 @@ impl Coordinator {
                     prepared.get_or_insert_with(|| PreparedStatement::new(cql, *p));
                 }
                 Ok((_, other)) => failures.push((node, format!("unexpected {:?}", other.opcode()))),
-                Err(e) => failures.push((node, e.to_string())),
+                Err(e) => failures.push(AttemptFailure::from_attempt(node, e).describe()),
             }
         }
         let statement = Arc::new(prepared.ok_or(RequestError::NoHostAvailable(failures))?);
@@ -229,7 +252,8 @@ impl Coordinator {
             statement.result_metadata_id.clone(),
             params,
         ));
-        self.send(&request, routing, options).await
+        self.send(&request, routing, options, statement.conditional)
+            .await
     }
 
     fn params(&self, options: &RequestOptions, values: Vec<Value>) -> QueryParameters {
@@ -251,85 +275,96 @@ impl Coordinator {
         params
     }
 
-    /// The nodes to try, best first: the token's replicas (local DC first), then the other
-    /// up nodes of the local DC, then the rest.
-    fn plan(&self, routing: Option<(Option<String>, i64)>) -> Vec<SocketAddr> {
-        let view = self.inner.cluster.view();
-        let local = self.inner.config.local_dc.as_deref();
-        let up = |addr: &SocketAddr| view.node(addr).is_some_and(|n| n.state == NodeState::Up);
-        let in_local =
-            |addr: &SocketAddr| local.is_none_or(|dc| view.node(addr).is_some_and(|n| n.dc == dc));
-        let mut plan: Vec<SocketAddr> = Vec::new();
-        if let Some((Some(keyspace), token)) = &routing
-            && let Some(placement) = view.placement(keyspace)
-        {
-            let replicas: Vec<SocketAddr> = view.replicas(placement, *token).collect();
-            plan.extend(replicas.iter().filter(|a| up(a) && in_local(a)));
-            plan.extend(replicas.iter().filter(|a| up(a) && !in_local(a)));
-        }
-        for local_first in [true, false] {
-            for node in view.nodes() {
-                if up(&node.addr)
-                    && in_local(&node.addr) == local_first
-                    && !plan.contains(&node.addr)
-                {
-                    plan.push(node.addr);
-                }
-            }
-        }
-        plan
-    }
-
-    /// Sends `request` along the plan until a node answers; retries on the next node when a
-    /// node is overloaded, bootstrapping or unreachable, and re-prepares on UNPREPARED.
+    /// Sends `request` along the load-balancing plan; failures go to the retry policy
+    /// (same node, next node, or the caller), UNPREPARED is healed by re-preparing on that
+    /// node once, and every attempt is measured.
     async fn send(
         &self,
         request: &Request,
         routing: Option<(Option<String>, i64)>,
         options: &RequestOptions,
+        lwt: bool,
     ) -> Result<QueryResult, RequestError> {
-        let timeout = options.timeout.unwrap_or(self.inner.config.request_timeout);
+        let inner = &self.inner;
+        inner.metrics.increment(Counter::Requests);
+        let result = self.run_plan(request, routing, options, lwt).await;
+        if result.is_err() {
+            inner.metrics.increment(Counter::Errors);
+        }
+        result
+    }
+
+    async fn run_plan(
+        &self,
+        request: &Request,
+        routing: Option<(Option<String>, i64)>,
+        options: &RequestOptions,
+        lwt: bool,
+    ) -> Result<QueryResult, RequestError> {
+        let inner = &self.inner;
+        let timeout = options.timeout.unwrap_or(inner.config.request_timeout);
+        let consistency = options.consistency.unwrap_or(inner.config.consistency);
+        let view = inner.cluster.view();
+        let placement = routing
+            .and_then(|(keyspace, token)| Some((view.placement(keyspace.as_deref()?)?, token)));
+        let plan = inner.balancing.plan(&view, placement, consistency, lwt);
         let mut failures = Vec::new();
-        for node in self.plan(routing) {
-            let mut reprepared = false;
-            loop {
-                match self.send_to(node, request, timeout).await {
-                    Ok((envelope, Response::Result(body))) => {
-                        return QueryResult::new(node, &envelope, body);
-                    }
-                    Ok((_, other)) => {
-                        failures.push((node, format!("unexpected {:?}", other.opcode())));
-                        break;
-                    }
-                    Err(RequestError::Server { error, .. })
-                        if matches!(error.details, ErrorDetails::Unprepared { .. })
-                            && !reprepared =>
+        let mut retries = 0u32;
+        let mut reprepared = false;
+        let mut nodes = plan.as_slice().iter().copied();
+        let mut next = nodes.next();
+        while let Some(node) = next {
+            let started = std::time::Instant::now();
+            let attempt = self.send_to(node, request, timeout).await;
+            let failure = match attempt {
+                Ok((envelope, Response::Result(body))) => {
+                    inner.metrics.record_latency(node, started.elapsed());
+                    return QueryResult::new(node, &envelope, body);
+                }
+                Ok((_, other)) => {
+                    return Err(RequestError::Invalid(format!(
+                        "{node} answered {:?} to {:?}",
+                        other.opcode(),
+                        request.opcode()
+                    )));
+                }
+                Err(Attempt::Server(error)) => {
+                    inner.metrics.record_latency(node, started.elapsed());
+                    if let ErrorDetails::Unprepared { id } = &error.details
+                        && !reprepared
                     {
-                        let ErrorDetails::Unprepared { id } = &error.details else {
-                            break;
-                        };
+                        inner.metrics.increment(Counter::Reprepares);
                         self.reprepare(node, id, timeout).await?;
                         reprepared = true;
+                        continue;
                     }
-                    Err(RequestError::Server { error, .. })
-                        if matches!(
-                            error.details,
-                            ErrorDetails::Overloaded | ErrorDetails::IsBootstrapping
-                        ) =>
-                    {
-                        failures.push((node, error.message.clone()));
-                        break;
-                    }
-                    Err(RequestError::NoHostAvailable(mut f)) => {
-                        failures.append(&mut f);
-                        break;
-                    }
-                    Err(RequestError::Timeout { .. }) if options.idempotent => {
-                        failures.push((node, "timed out".to_owned()));
-                        break;
-                    }
-                    Err(e) => return Err(e),
+                    inner.metrics.record_node_error(node);
+                    AttemptFailure::Server(node, error)
                 }
+                Err(Attempt::Timeout(after)) => {
+                    inner.metrics.increment(Counter::Timeouts);
+                    AttemptFailure::Timeout(node, after)
+                }
+                Err(Attempt::NotSent(why)) => AttemptFailure::Broken(node, why, false),
+                Err(Attempt::Broken(why)) => AttemptFailure::Broken(node, why, true),
+                Err(Attempt::Fatal(e)) => return Err(e),
+            };
+            let ctx = RetryContext {
+                failure: failure.as_policy_failure(),
+                idempotent: options.idempotent,
+                retries,
+            };
+            match inner.retry.decide(&ctx) {
+                RetryDecision::RetrySameNode => {}
+                RetryDecision::TryNextNode => {
+                    failures.push(failure.describe());
+                    next = nodes.next();
+                }
+                RetryDecision::ReturnError => return Err(failure.into_error()),
+            }
+            retries += 1;
+            if next.is_some() {
+                inner.metrics.increment(Counter::Retries);
             }
         }
         Err(RequestError::NoHostAvailable(failures))
@@ -352,12 +387,13 @@ impl Coordinator {
                 RequestError::Invalid("UNPREPARED for a statement never prepared here".to_owned())
             })?;
         let request = Request::Prepare(Prepare::new(statement.query.clone()));
-        match self.send_to(node, &request, timeout).await? {
-            (_, Response::Result(ResultBody::Prepared(_))) => Ok(()),
-            (_, other) => Err(RequestError::Invalid(format!(
+        match self.send_to(node, &request, timeout).await {
+            Ok((_, Response::Result(ResultBody::Prepared(_)))) => Ok(()),
+            Ok((_, other)) => Err(RequestError::Invalid(format!(
                 "re-prepare answered {:?}",
                 other.opcode()
             ))),
+            Err(e) => Err(AttemptFailure::from_attempt(node, e).into_error()),
         }
     }
 
@@ -367,25 +403,26 @@ impl Coordinator {
         node: SocketAddr,
         request: &Request,
         timeout: Duration,
-    ) -> Result<(Envelope, Response), RequestError> {
-        let unavailable = |why: String| RequestError::NoHostAvailable(vec![(node, why)]);
+    ) -> Result<(Envelope, Response), Attempt> {
         let pool = self
             .inner
             .pools
             .pool(node, &self.inner.identity)
-            .ok_or_else(|| unavailable("no pool for this identity".to_owned()))?;
+            .ok_or_else(|| Attempt::NotSent("no pool for this identity".to_owned()))?;
         let conn: Connection = pool
             .connection()
-            .ok_or_else(|| unavailable(format!("no open connection ({:?})", pool.health())))?;
+            .ok_or_else(|| Attempt::NotSent(format!("no open connection ({:?})", pool.health())))?;
         let version = conn.version();
         let mut body = BytesMut::new();
-        request.encode(version, &mut body)?;
+        request
+            .encode(version, &mut body)
+            .map_err(|e| Attempt::Fatal(e.into()))?;
         let envelope = conn
             .request(request.opcode(), Flags::empty(), body.freeze(), timeout)
             .await
             .map_err(|e| match e {
-                ConnectionError::Timeout { after, .. } => RequestError::Timeout { after },
-                other => unavailable(other.to_string()),
+                ConnectionError::Timeout { after, .. } => Attempt::Timeout(after),
+                other => Attempt::Broken(other.to_string()),
             })?;
         let flags = envelope.header.flags;
         let (_, rest) = split_response_body(
@@ -393,13 +430,81 @@ impl Coordinator {
             flags.contains(Flags::TRACING),
             flags.contains(Flags::WARNING),
             flags.contains(Flags::CUSTOM_PAYLOAD),
-        )?;
-        match Response::decode(envelope.header.opcode, &rest, version)? {
-            Response::Error(error) => Err(RequestError::Server {
-                node,
-                error: Box::new(error),
-            }),
-            response => Ok((envelope, response)),
+        )
+        .map_err(|e| Attempt::Fatal(e.into()))?;
+        match Response::decode(envelope.header.opcode, &rest, version) {
+            Ok(Response::Error(error)) => Err(Attempt::Server(Box::new(error))),
+            Ok(response) => Ok((envelope, response)),
+            Err(e) => Err(Attempt::Fatal(e.into())),
+        }
+    }
+}
+
+/// How one attempt on one node failed.
+enum Attempt {
+    /// The node answered with an error.
+    Server(Box<ErrorResponse>),
+    /// No answer in time.
+    Timeout(Duration),
+    /// The request surely did not reach the node (no connection to it).
+    NotSent(String),
+    /// The connection failed with the request possibly sent.
+    Broken(String),
+    /// Not the node's fault: encoding or decoding failed; no retry helps.
+    Fatal(RequestError),
+}
+
+/// A failed attempt, with the node, as the retry policy and the caller see it.
+enum AttemptFailure {
+    Server(SocketAddr, Box<ErrorResponse>),
+    Timeout(SocketAddr, Duration),
+    Broken(SocketAddr, String, bool),
+    Fatal(RequestError),
+}
+
+impl AttemptFailure {
+    fn from_attempt(node: SocketAddr, attempt: Attempt) -> Self {
+        match attempt {
+            Attempt::Server(e) => AttemptFailure::Server(node, e),
+            Attempt::Timeout(after) => AttemptFailure::Timeout(node, after),
+            Attempt::NotSent(why) => AttemptFailure::Broken(node, why, false),
+            Attempt::Broken(why) => AttemptFailure::Broken(node, why, true),
+            Attempt::Fatal(e) => AttemptFailure::Fatal(e),
+        }
+    }
+
+    fn as_policy_failure(&self) -> Failure<'_> {
+        match self {
+            AttemptFailure::Server(_, e) => Failure::Server(&e.details),
+            AttemptFailure::Timeout(..) => Failure::ClientTimeout,
+            AttemptFailure::Broken(_, _, written) => {
+                Failure::ConnectionBroken { written: *written }
+            }
+            // Never reached: fatal failures return before the policy is asked.
+            AttemptFailure::Fatal(_) => Failure::ConnectionBroken { written: true },
+        }
+    }
+
+    fn describe(&self) -> (SocketAddr, String) {
+        match self {
+            AttemptFailure::Server(node, e) => (
+                *node,
+                format!("error {:#06x}: {}", e.details.code(), e.message),
+            ),
+            AttemptFailure::Timeout(node, after) => (*node, format!("no answer within {after:?}")),
+            AttemptFailure::Broken(node, why, _) => (*node, why.clone()),
+            AttemptFailure::Fatal(e) => (SocketAddr::from(([0, 0, 0, 0], 0)), e.to_string()),
+        }
+    }
+
+    fn into_error(self) -> RequestError {
+        match self {
+            AttemptFailure::Server(node, error) => RequestError::Server { node, error },
+            AttemptFailure::Timeout(_, after) => RequestError::Timeout { after },
+            AttemptFailure::Broken(node, why, _) => {
+                RequestError::NoHostAvailable(vec![(node, why)])
+            }
+            AttemptFailure::Fatal(e) => e,
         }
     }
 }
@@ -438,6 +543,18 @@ fn natural_value(v: &CqlValue) -> Result<Value, RequestError> {
     let mut buf = BytesMut::new();
     encode_value(&t, v, &mut buf)?;
     Ok(Value::Bytes(buf.freeze()))
+}
+
+/// Whether a statement is a conditional update (lightweight transaction): its text has an
+/// `IF` clause. Such statements go to replicas in a fixed order, to reduce contention.
+pub(crate) fn is_conditional(cql: &str) -> bool {
+    crate::cql::tokenize(cql)
+        .map(|tokens| {
+            tokens
+                .iter()
+                .any(|t| *t == crate::cql::Token::Word("if".to_owned()))
+        })
+        .unwrap_or(false)
 }
 
 /// The token of a routing key, for callers that route themselves.

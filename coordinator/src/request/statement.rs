@@ -25,6 +25,8 @@ pub struct PreparedStatement {
     pub pk_indexes: Vec<u16>,
     /// The columns an EXECUTE returns, when the node said.
     pub result_columns: Option<Vec<ColumnSpec>>,
+    /// Whether it is a conditional update (a lightweight transaction).
+    pub conditional: bool,
 }
 
 impl PreparedStatement {
@@ -43,6 +45,7 @@ impl PreparedStatement {
             markers,
             pk_indexes: prepared.metadata.pk_indexes,
             result_columns: prepared.result_metadata.columns,
+            conditional: super::is_conditional(query),
         }
     }
 
