@@ -332,7 +332,9 @@ pub struct RingBuilder<T> {
     nodes: Vec<RingNode>,
     datacenters: Vec<Datacenter>,
     dc_index: HashMap<String, usize>,
-    racks: HashMap<(usize, String), usize>,
+    /// Per datacenter: rack name to its index over all (datacenter, rack) pairs.
+    racks: Vec<HashMap<String, usize>>,
+    rack_total: usize,
     by_id: HashMap<String, NodeIndex>,
 }
 
@@ -350,7 +352,8 @@ impl<T: RingToken> RingBuilder<T> {
             nodes: Vec::new(),
             datacenters: Vec::new(),
             dc_index: HashMap::new(),
-            racks: HashMap::new(),
+            racks: Vec::new(),
+            rack_total: 0,
             by_id: HashMap::new(),
         }
     }
@@ -374,20 +377,30 @@ impl<T: RingToken> RingBuilder<T> {
         self.entries.extend(tokens.into_iter().map(|t| (t, index)));
         let token_count = self.entries.len() - before;
 
-        let next_dc = self.datacenters.len();
-        let dc_index = *self.dc_index.entry(dc.to_owned()).or_insert(next_dc);
-        if dc_index == next_dc {
-            self.datacenters.push(Datacenter {
-                name: dc.to_owned(),
-                nodes: 0,
-                racks: 0,
-            });
-        }
-        let next_rack = self.racks.len();
-        let rack_index = *self
-            .racks
-            .entry((dc_index, rack.to_owned()))
-            .or_insert(next_rack);
+        // Look names up by reference first: most nodes share a known datacenter and rack.
+        let dc_index = match self.dc_index.get(dc) {
+            Some(&known) => known,
+            None => {
+                let new = self.datacenters.len();
+                self.dc_index.insert(dc.to_owned(), new);
+                self.datacenters.push(Datacenter {
+                    name: dc.to_owned(),
+                    nodes: 0,
+                    racks: 0,
+                });
+                self.racks.push(HashMap::new());
+                new
+            }
+        };
+        let rack_index = match self.racks[dc_index].get(rack) {
+            Some(&known) => known,
+            None => {
+                let new = self.rack_total;
+                self.racks[dc_index].insert(rack.to_owned(), new);
+                self.rack_total += 1;
+                new
+            }
+        };
         self.nodes.push(RingNode {
             id: id.to_owned(),
             dc: dc.to_owned(),
@@ -405,14 +418,14 @@ impl<T: RingToken> RingBuilder<T> {
             mut entries,
             nodes,
             mut datacenters,
-            racks,
+            rack_total,
             by_id,
             ..
         } = self;
         if u32::try_from(entries.len()).is_err() {
             return Err(RingError::TooManyTokens);
         }
-        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
         if let Some(pair) = entries.windows(2).find(|pair| pair[0].0 == pair[1].0) {
             return Err(RingError::DuplicateToken {
                 token: format!("{:?}", pair[0].0),
@@ -420,7 +433,7 @@ impl<T: RingToken> RingBuilder<T> {
                 second: nodes[pair[1].1.get()].id.clone(),
             });
         }
-        let mut rack_has_owner = vec![false; racks.len()];
+        let mut rack_has_owner = vec![false; rack_total];
         let mut owner_count = 0;
         for node in nodes.iter().filter(|n| n.token_count > 0) {
             owner_count += 1;
@@ -453,7 +466,7 @@ impl<T: RingToken> RingBuilder<T> {
             locations,
             dc_positions,
             datacenters,
-            rack_count: racks.len(),
+            rack_count: rack_total,
             owner_count,
             by_id,
         })
