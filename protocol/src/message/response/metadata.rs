@@ -47,7 +47,10 @@ pub struct RowsMetadata {
     pub paging_state: Option<Bytes>,
     /// v5: the new result metadata id when the metadata changed since the client's.
     pub new_metadata_id: Option<Bytes>,
-    /// When set, the wire carries this one table spec instead of one per column.
+    /// When set, the wire carries this one table spec instead of one per column. Without
+    /// column specs (No_metadata), `Some` of an empty spec records that the node set the
+    /// Global_tables_spec flag all the same (Cassandra does, for EXECUTE with skip_metadata),
+    /// so that re-encoding gives the bytes that came.
     pub global_table_spec: Option<TableSpec>,
     /// The column specs; `None` when the result has no metadata (No_metadata).
     pub columns: Option<Vec<ColumnSpec>>,
@@ -228,6 +231,8 @@ impl RowsMetadata {
             md.global_table_spec = global;
             md.columns = Some(specs);
             rest = r;
+        } else if bits & GLOBAL_TABLES_SPEC != 0 {
+            md.global_table_spec = Some(TableSpec::default());
         }
         Ok((rest, md))
     }
@@ -259,10 +264,11 @@ impl RowsMetadata {
         if self.new_metadata_id.is_some() {
             bits |= METADATA_CHANGED;
         }
-        match &self.columns {
-            None => bits |= NO_METADATA,
-            Some(_) if self.global_table_spec.is_some() => bits |= GLOBAL_TABLES_SPEC,
-            Some(_) => {}
+        if self.columns.is_none() {
+            bits |= NO_METADATA;
+        }
+        if self.global_table_spec.is_some() {
+            bits |= GLOBAL_TABLES_SPEC;
         }
         buf.put_i32(bits);
         primitives::put_count_i32(buf, "columns", self.column_count)?;
