@@ -1,0 +1,182 @@
+//! The request API through node failures on the real cluster: UNPREPARED is healed without
+//! the caller seeing it, and reads at ONE keep succeeding while a node stops.
+//!
+//! These tests stop and start nodes: the test command runs them alone, after the rest.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ringgate::protocol::message::Consistency;
+use ringgate::protocol::types::CqlValue;
+use ringgate::request::{Coordinator, CoordinatorConfig, RequestOptions};
+use support::{cluster_script, node_addr};
+
+struct Restore(Vec<u8>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            let _ = std::process::Command::new(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/cluster"),
+            )
+            .args(["start", &n.to_string()])
+            .status();
+        }
+    }
+}
+
+async fn script(args: &'static [&'static str]) {
+    tokio::task::spawn_blocking(move || cluster_script(args))
+        .await
+        .unwrap();
+}
+
+async fn coordinator() -> Coordinator {
+    let mut config = CoordinatorConfig::new(vec![node_addr(1), node_addr(2), node_addr(3)]);
+    config.local_dc = Some("dc1".into());
+    Coordinator::connect(config).await.expect("connect")
+}
+
+async fn setup(c: &Coordinator) {
+    let opts = RequestOptions::default();
+    c.query(
+        "CREATE KEYSPACE IF NOT EXISTS rg_disrupt WITH replication = \
+         {'class': 'NetworkTopologyStrategy', 'dc1': 2, 'dc2': 1}",
+        vec![],
+        &opts,
+    )
+    .await
+    .unwrap();
+    c.query(
+        "CREATE TABLE IF NOT EXISTS rg_disrupt.kv (k int PRIMARY KEY, v text)",
+        vec![],
+        &opts,
+    )
+    .await
+    .unwrap();
+    let mut rx = c.cluster().subscribe();
+    while c.cluster().view().placement("rg_disrupt").is_none() {
+        tokio::time::timeout(Duration::from_secs(15), rx.changed())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unprepared_is_healed_invisibly() {
+    let mut restore = Restore(Vec::new());
+    let c = coordinator().await;
+    setup(&c).await;
+    // Node 2 is down while the statement is prepared: it never sees it.
+    restore.0.push(2);
+    script(&["stop", "2"]).await;
+    let text = format!(
+        // A text no node has seen before (prepared statements survive restarts).
+        "SELECT v FROM rg_disrupt.kv WHERE k = ? /* {} {} */",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let select = c.prepare(&text).await.unwrap();
+    script(&["start", "2"]).await;
+    restore.0.clear();
+    let mut rx = c.cluster().subscribe();
+    while c
+        .cluster()
+        .view()
+        .node(&node_addr(2))
+        .is_none_or(|n| n.state != ringgate::cluster::NodeState::Up)
+    {
+        tokio::time::timeout(Duration::from_secs(30), rx.changed())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    // Wait until its pool is back, then run the statement on every key until node 2 serves one.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let one = RequestOptions {
+        consistency: Some(Consistency::One),
+        idempotent: true,
+        ..RequestOptions::default()
+    };
+    let mut served_by_2 = 0;
+    for k in 0..64 {
+        let r = c
+            .execute(&select, vec![Some(CqlValue::Int(k))], &one)
+            .await
+            .expect("no UNPREPARED reaches the caller");
+        served_by_2 += usize::from(r.node == node_addr(2));
+    }
+    assert!(served_by_2 > 0, "node 2 served none of the keys");
+    assert!(
+        c.metrics().snapshot().reprepares >= 1,
+        "node 2 answered UNPREPARED at least once and was re-prepared"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_at_one_survive_a_node_stopping() {
+    let mut restore = Restore(Vec::new());
+    let c = Arc::new(coordinator().await);
+    setup(&c).await;
+    let insert = c
+        .prepare("INSERT INTO rg_disrupt.kv (k, v) VALUES (?, ?)")
+        .await
+        .unwrap();
+    let all = RequestOptions {
+        consistency: Some(Consistency::All),
+        ..RequestOptions::default()
+    };
+    for k in 0..100 {
+        c.execute(
+            &insert,
+            vec![
+                Some(CqlValue::Int(k)),
+                Some(CqlValue::Text(format!("v{k}"))),
+            ],
+            &all,
+        )
+        .await
+        .unwrap();
+    }
+    let select = c
+        .prepare("SELECT v FROM rg_disrupt.kv WHERE k = ?")
+        .await
+        .unwrap();
+    let reader = {
+        let c = Arc::clone(&c);
+        tokio::spawn(async move {
+            let one = RequestOptions {
+                consistency: Some(Consistency::One),
+                idempotent: true,
+                ..RequestOptions::default()
+            };
+            let mut done = 0;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(25);
+            while tokio::time::Instant::now() < deadline {
+                let k = done % 100;
+                let rows = c
+                    .execute(&select, vec![Some(CqlValue::Int(k))], &one)
+                    .await
+                    .unwrap_or_else(|e| panic!("read {done} failed: {e}"))
+                    .rows()
+                    .unwrap();
+                assert_eq!(rows[0].get::<String>(0).unwrap(), format!("v{k}"));
+                done += 1;
+            }
+            done
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    restore.0.push(1);
+    script(&["stop", "1"]).await;
+    let reads = reader.await.expect("every read succeeded");
+    assert!(reads > 100, "only {reads} reads");
+    script(&["start", "1"]).await;
+    restore.0.clear();
+}
