@@ -29,7 +29,7 @@ pub struct Metrics {
 
 #[derive(Debug, Default)]
 struct Inner {
-    nodes: DashMap<SocketAddr, NodeMetrics>,
+    nodes: DashMap<SocketAddr, Arc<NodeMetrics>>,
     requests: AtomicU64,
     errors: AtomicU64,
     retries: AtomicU64,
@@ -49,6 +49,15 @@ struct NodeMetrics {
 struct Latency {
     histogram: Histogram<u64>,
     sum_micros: u64,
+    /// The last percentile computed, reused until the histogram grows by 1/64.
+    cached: Option<CachedPercentile>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CachedPercentile {
+    percentile: f64,
+    at_len: u64,
+    micros: u64,
 }
 
 impl NodeMetrics {
@@ -59,12 +68,79 @@ impl NodeMetrics {
                 Mutex::new(Latency {
                     histogram,
                     sum_micros: 0,
+                    cached: None,
                 })
             });
         NodeMetrics {
             latency,
             errors: AtomicU64::new(0),
         }
+    }
+
+    fn record_latency(&self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        if let Some(l) = &self.latency {
+            let mut l = l.lock().unwrap_or_else(PoisonError::into_inner);
+            l.histogram.saturating_record(micros.max(1));
+            l.sum_micros = l.sum_micros.saturating_add(micros);
+        }
+    }
+
+    fn record_error(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn latency_percentile(&self, percentile: f64) -> Option<Duration> {
+        if !(0.0..=100.0).contains(&percentile) {
+            return None;
+        }
+        let mut l = self
+            .latency
+            .as_ref()?
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let len = l.histogram.len();
+        if len < MIN_SAMPLES {
+            return None;
+        }
+        // Walking the histogram costs a few hundred buckets; a percentile moves little while
+        // the histogram grows by under 1/64, so the last answer stands until then.
+        if let Some(c) = l.cached {
+            if c.percentile == percentile && len < c.at_len.saturating_add(c.at_len / 64) {
+                return Some(Duration::from_micros(c.micros));
+            }
+        }
+        let micros = l.histogram.value_at_percentile(percentile);
+        l.cached = Some(CachedPercentile {
+            percentile,
+            at_len: len,
+            micros,
+        });
+        Some(Duration::from_micros(micros))
+    }
+}
+
+/// One node's metrics, for a caller that records into them often (the request layer, once
+/// per node): recording through it skips looking the node up. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct NodeRecorder {
+    node: Arc<NodeMetrics>,
+}
+
+impl NodeRecorder {
+    /// As [`Metrics::record_latency`] for this node.
+    pub fn record_latency(&self, latency: Duration) {
+        self.node.record_latency(latency);
+    }
+
+    /// As [`Metrics::record_node_error`] for this node.
+    pub fn record_error(&self) {
+        self.node.record_error();
+    }
+
+    /// As [`Metrics::latency_percentile`] for this node.
+    pub fn latency_percentile(&self, percentile: f64) -> Option<Duration> {
+        self.node.latency_percentile(percentile)
     }
 }
 
@@ -111,21 +187,28 @@ impl Metrics {
     /// Records that `node` answered one attempt after `latency` (any answer, errors included:
     /// it is the node's response time).
     pub fn record_latency(&self, node: SocketAddr, latency: Duration) {
-        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        self.with_node(node, |n| {
-            if let Some(l) = &n.latency {
-                let mut l = l.lock().unwrap_or_else(PoisonError::into_inner);
-                l.histogram.saturating_record(micros.max(1));
-                l.sum_micros = l.sum_micros.saturating_add(micros);
-            }
-        });
+        self.with_node(node, |n| n.record_latency(latency));
     }
 
     /// Records that an attempt on `node` failed (an ERROR, a broken connection, a timeout).
     pub fn record_node_error(&self, node: SocketAddr) {
-        self.with_node(node, |n| {
-            n.errors.fetch_add(1, Ordering::Relaxed);
-        });
+        self.with_node(node, NodeMetrics::record_error);
+    }
+
+    /// `node`'s metrics, created when new, to record into without looking it up each time.
+    /// After [`Metrics::retain_nodes`] drops the node, what it records is no longer reported.
+    pub fn node(&self, node: SocketAddr) -> NodeRecorder {
+        let node = match self.inner.nodes.get(&node) {
+            Some(n) => Arc::clone(&n),
+            None => Arc::clone(
+                &self
+                    .inner
+                    .nodes
+                    .entry(node)
+                    .or_insert_with(|| Arc::new(NodeMetrics::new())),
+            ),
+        };
+        NodeRecorder { node }
     }
 
     fn with_node(&self, node: SocketAddr, f: impl FnOnce(&NodeMetrics)) {
@@ -136,28 +219,15 @@ impl Metrics {
             .inner
             .nodes
             .entry(node)
-            .or_insert_with(NodeMetrics::new);
+            .or_insert_with(|| Arc::new(NodeMetrics::new()));
         f(&n);
     }
 
     /// `node`'s latency at `percentile` (0–100), once its histogram holds at least
     /// [`MIN_SAMPLES`] samples; `None` before, for an unknown node, or for a percentile out
-    /// of range.
+    /// of range. The histogram covers every answer since the node was first seen.
     pub fn latency_percentile(&self, node: SocketAddr, percentile: f64) -> Option<Duration> {
-        if !(0.0..=100.0).contains(&percentile) {
-            return None;
-        }
-        let n = self.inner.nodes.get(&node)?;
-        let l = n
-            .latency
-            .as_ref()?
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if l.histogram.len() < MIN_SAMPLES {
-            return None;
-        }
-        let micros = l.histogram.value_at_percentile(percentile);
-        Some(Duration::from_micros(micros))
+        self.inner.nodes.get(&node)?.latency_percentile(percentile)
     }
 
     /// Forgets every node whose address `keep` rejects (nodes that left the cluster).
@@ -437,6 +507,37 @@ mod tests {
         metrics.retain_nodes(|a| *a != addr(1));
         assert_eq!(metrics.latency_percentile(addr(1), 99.0), None);
         assert!(metrics.snapshot().nodes.is_empty());
+    }
+
+    #[test]
+    fn recorders_share_the_node_and_percentiles_follow_growth() {
+        let metrics = Metrics::new();
+        let rec = metrics.node(addr(3));
+        for _ in 0..200 {
+            rec.record_latency(Duration::from_millis(1));
+        }
+        metrics.record_latency(addr(3), Duration::from_millis(1));
+        rec.record_error();
+        let p99 = rec.latency_percentile(99.0).unwrap();
+        assert!(p99 <= Duration::from_micros(1_010), "{p99:?}");
+        assert_eq!(
+            metrics.latency_percentile(addr(3), 99.0),
+            Some(p99),
+            "cached"
+        );
+        // Enough slow answers to move the 99th percentile, and to outgrow the cached one.
+        for _ in 0..100 {
+            rec.record_latency(Duration::from_millis(50));
+        }
+        let p99 = metrics.latency_percentile(addr(3), 99.0).unwrap();
+        assert!(p99 >= Duration::from_millis(49), "{p99:?}");
+        let p50 = rec.latency_percentile(50.0).unwrap();
+        assert!(
+            p50 <= Duration::from_micros(1_010),
+            "another percentile is computed anew"
+        );
+        let snap = metrics.snapshot();
+        assert_eq!((snap.nodes[0].count, snap.nodes[0].errors), (301, 1));
     }
 
     /// Splits one exposition line into (name, labels, value), or fails the test.

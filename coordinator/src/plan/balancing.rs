@@ -36,6 +36,14 @@ pub fn is_local_consistency(consistency: Consistency) -> bool {
     )
 }
 
+/// A replica with where it stands, computed once per plan.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    addr: SocketAddr,
+    local: bool,
+    local_rack: bool,
+}
+
 /// The load-balancing policy: where the coordinator is, and a round-robin counter shared by
 /// every request planned with it.
 #[derive(Debug, Default)]
@@ -74,51 +82,51 @@ impl LoadBalancing {
         lwt: bool,
     ) -> QueryPlan {
         let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        let replica_turn = if lwt { 0 } else { turn };
         let any_up = view.nodes().any(|n| n.state == NodeState::Up);
         let usable = |n: &Node| !any_up || n.state == NodeState::Up;
         let remote_allowed = !is_local_consistency(consistency);
 
-        // The token's usable replicas, in Cassandra's order, each with its node.
-        let mut replicas: SmallVec<[&Node; INLINE_NODES]> = SmallVec::new();
+        // The token's usable replicas, in Cassandra's order, each placed once.
+        let mut replicas: SmallVec<[Candidate; INLINE_NODES]> = SmallVec::new();
         if let Some((placement, token)) = routing {
             for addr in view.replicas(placement, token) {
                 if let Some(node) = view.node(&addr) {
-                    if usable(node) && !replicas.iter().any(|r| r.addr == node.addr) {
-                        replicas.push(node);
+                    if usable(node) && !replicas.iter().any(|r| r.addr == addr) {
+                        replicas.push(Candidate {
+                            addr,
+                            local: self.is_local(node),
+                            local_rack: self.is_local_rack(node),
+                        });
                     }
                 }
             }
         }
-        let is_replica = |addr: &SocketAddr| replicas.iter().any(|r| r.addr == *addr);
-        let replica_turn = if lwt { 0 } else { turn };
 
         let mut plan = QueryPlan::with_capacity(view.nodes().size_hint().0);
-        // 1. Local replicas: the local rack's first when one is configured.
-        if self.local_rack_name().is_some() {
+        // 1. Local replicas: the local rack's first (the flag is never set without a rack).
+        for rack_first in [true, false] {
             let start = plan.len();
             for r in replicas
                 .iter()
-                .filter(|r| self.is_local(r) && self.is_local_rack(r))
+                .filter(|r| r.local && r.local_rack == rack_first)
             {
                 plan.push(r.addr);
             }
             plan.rotate_tail(start, replica_turn);
         }
+        // 2. The other local nodes; the other remote ones wait for step 3.
+        let mut remote_others: SmallVec<[SocketAddr; INLINE_NODES]> = SmallVec::new();
         let start = plan.len();
-        for r in replicas
-            .iter()
-            .filter(|r| self.is_local(r) && !self.is_local_rack(r))
-        {
-            plan.push(r.addr);
-        }
-        plan.rotate_tail(start, replica_turn);
-        // 2. The other local nodes.
-        let start = plan.len();
-        for n in view
-            .nodes()
-            .filter(|n| self.is_local(n) && usable(n) && !is_replica(&n.addr))
-        {
-            plan.push(n.addr);
+        for n in view.nodes().filter(|n| usable(n)) {
+            if replicas.iter().any(|r| r.addr == n.addr) {
+                continue;
+            }
+            if self.is_local(n) {
+                plan.push(n.addr);
+            } else if remote_allowed {
+                remote_others.push(n.addr);
+            }
         }
         plan.rotate_tail(start, turn);
         if !remote_allowed {
@@ -126,16 +134,13 @@ impl LoadBalancing {
         }
         // 3. Remote replicas, then the other remote nodes.
         let start = plan.len();
-        for r in replicas.iter().filter(|r| !self.is_local(r)) {
+        for r in replicas.iter().filter(|r| !r.local) {
             plan.push(r.addr);
         }
         plan.rotate_tail(start, replica_turn);
         let start = plan.len();
-        for n in view
-            .nodes()
-            .filter(|n| !self.is_local(n) && usable(n) && !is_replica(&n.addr))
-        {
-            plan.push(n.addr);
+        for addr in remote_others {
+            plan.push(addr);
         }
         plan.rotate_tail(start, turn);
         plan

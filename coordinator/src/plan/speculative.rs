@@ -4,10 +4,9 @@
 //! Only idempotent requests may be speculated (the caller checks): a write sent twice may be
 //! applied twice.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::metrics::Metrics;
+use crate::metrics::NodeRecorder;
 
 /// When to start speculative executions.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -33,18 +32,14 @@ pub enum SpeculativeExecution {
 }
 
 impl SpeculativeExecution {
-    /// How long to wait before starting the next execution of a request running on `node`,
+    /// How long to wait before starting the next execution of a request running on the node
+    /// whose metrics are `node` ([`crate::metrics::Metrics::node`]),
     /// of which `started` speculative executions were already started (0 before the first);
     /// `None` for no further execution.
     ///
     /// A percentile policy speculates only once `node` has enough samples
     /// ([`crate::metrics::MIN_SAMPLES`]): before that its percentile says nothing.
-    pub fn next_delay(
-        &self,
-        metrics: &Metrics,
-        node: SocketAddr,
-        started: u32,
-    ) -> Option<Duration> {
+    pub fn next_delay(&self, node: &NodeRecorder, started: u32) -> Option<Duration> {
         match *self {
             Self::None => None,
             Self::Fixed {
@@ -58,7 +53,7 @@ impl SpeculativeExecution {
                 if started >= max_executions {
                     return None;
                 }
-                metrics.latency_percentile(node, percentile)
+                node.latency_percentile(percentile)
             }
         }
     }
@@ -66,7 +61,10 @@ impl SpeculativeExecution {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use super::*;
+    use crate::metrics::Metrics;
 
     fn addr(last: u8) -> SocketAddr {
         SocketAddr::from(([10, 0, 0, last], 9042))
@@ -75,7 +73,10 @@ mod tests {
     #[test]
     fn none_never_speculates() {
         let m = Metrics::new();
-        assert_eq!(SpeculativeExecution::None.next_delay(&m, addr(1), 0), None);
+        assert_eq!(
+            SpeculativeExecution::None.next_delay(&m.node(addr(1)), 0),
+            None
+        );
     }
 
     #[test]
@@ -85,14 +86,20 @@ mod tests {
             delay: Duration::from_millis(5),
             max_executions: 2,
         };
-        assert_eq!(s.next_delay(&m, addr(1), 0), Some(Duration::from_millis(5)));
-        assert_eq!(s.next_delay(&m, addr(1), 1), Some(Duration::from_millis(5)));
-        assert_eq!(s.next_delay(&m, addr(1), 2), None);
+        assert_eq!(
+            s.next_delay(&m.node(addr(1)), 0),
+            Some(Duration::from_millis(5))
+        );
+        assert_eq!(
+            s.next_delay(&m.node(addr(1)), 1),
+            Some(Duration::from_millis(5))
+        );
+        assert_eq!(s.next_delay(&m.node(addr(1)), 2), None);
         let zero = SpeculativeExecution::Fixed {
             delay: Duration::from_millis(5),
             max_executions: 0,
         };
-        assert_eq!(zero.next_delay(&m, addr(1), 0), None);
+        assert_eq!(zero.next_delay(&m.node(addr(1)), 0), None);
     }
 
     #[test]
@@ -105,20 +112,20 @@ mod tests {
         for _ in 0..50 {
             m.record_latency(addr(1), Duration::from_micros(1_000));
         }
-        assert_eq!(s.next_delay(&m, addr(1), 0), None, "too few samples");
+        assert_eq!(s.next_delay(&m.node(addr(1)), 0), None, "too few samples");
         for i in 0..950u64 {
             // Mostly 1 ms, a slow tail of 20 ms on 2 %.
             let us = if i % 50 == 0 { 20_000 } else { 1_000 };
             m.record_latency(addr(1), Duration::from_micros(us));
         }
-        let d = s.next_delay(&m, addr(1), 0).unwrap();
+        let d = s.next_delay(&m.node(addr(1)), 0).unwrap();
         assert!(
             d >= Duration::from_micros(19_800) && d <= Duration::from_micros(20_200),
             "{d:?}"
         );
-        assert_eq!(s.next_delay(&m, addr(1), 1), None, "limit reached");
+        assert_eq!(s.next_delay(&m.node(addr(1)), 1), None, "limit reached");
         assert_eq!(
-            s.next_delay(&m, addr(2), 0),
+            s.next_delay(&m.node(addr(2)), 0),
             None,
             "another node has no samples"
         );
@@ -126,7 +133,7 @@ mod tests {
             percentile: 50.0,
             max_executions: 1,
         };
-        let d = median.next_delay(&m, addr(1), 0).unwrap();
+        let d = median.next_delay(&m.node(addr(1)), 0).unwrap();
         assert!(d <= Duration::from_micros(1_010), "{d:?}");
     }
 }
