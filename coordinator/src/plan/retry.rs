@@ -13,7 +13,7 @@
 //! | Unavailable, later | error | the cluster really lacks live replicas |
 //! | Is_bootstrapping | next node | a bootstrapping node refuses every request before executing it |
 //! | Overloaded, idempotent | next node | another coordinator may have room |
-//! | Overloaded, not idempotent | error | Cassandra also raises it in the middle of a write (too many hints in flight), after some mutations went out |
+//! | Overloaded, not idempotent | error | Cassandra also raises it while a write is under way (too many hints in flight): the mutations of a multi-partition write checked before it may already have gone out |
 //! | Server_error, idempotent | next node | a bug or a transient fault on that node; another may serve it |
 //! | Server_error, not idempotent | error | the write may have been applied |
 //! | connection broken before the request was written | next node | no node saw the request |

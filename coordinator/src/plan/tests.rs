@@ -417,12 +417,30 @@ proptest! {
             if reps.iter().any(|a| is_local(a) && usable(a)) {
                 prop_assert!(reps.contains(&plan[0]) && is_local(&plan[0]));
             }
-            if lwt {
-                let expected: Vec<_> =
-                    reps.iter().copied().filter(|a| is_local(a) && usable(a)).collect();
-                if local_rack.is_none() || local_dc.is_none() {
-                    prop_assert_eq!(&plan[..expected.len()], expected.as_slice());
+            let local_reps: BTreeSet<_> =
+                reps.iter().copied().filter(|a| is_local(a) && usable(a)).collect();
+            prop_assert_eq!(set(&plan[..local_reps.len()]), local_reps);
+            if let (Some(d), Some(r)) = (local_dc, local_rack) {
+                let in_rack = |a: &SocketAddr| {
+                    let n = view.node(a).unwrap();
+                    n.dc == format!("dc{d}") && n.rack == format!("rack{r}")
+                };
+                if reps.iter().any(|a| in_rack(a) && usable(a)) {
+                    prop_assert!(reps.contains(&plan[0]) && in_rack(&plan[0]));
                 }
+            }
+            if lwt {
+                // Cassandra's replica order, the local rack's replicas first when one is set.
+                let rack_first = |a: &SocketAddr| match (local_dc, local_rack) {
+                    (Some(_), Some(r)) => view.node(a).unwrap().rack == format!("rack{r}"),
+                    _ => false,
+                };
+                let local_reps = || reps.iter().copied().filter(|a| is_local(a) && usable(a));
+                let expected: Vec<_> = local_reps()
+                    .filter(|a| rack_first(a))
+                    .chain(local_reps().filter(|a| !rack_first(a)))
+                    .collect();
+                prop_assert_eq!(&plan[..expected.len()], expected.as_slice());
             }
         }
     }
