@@ -8,7 +8,6 @@ use ringgate_protocol::ProtocolVersion;
 use ringgate_protocol::frame::{Envelope, Flags};
 use ringgate_protocol::message::{
     Consistency, ErrorResponse, Query, QueryParameters, Request, Response, ResultBody,
-    split_response_body,
 };
 use ringgate_protocol::primitives::{DecodeError, EncodeError};
 use ringgate_protocol::types::decode_cell;
@@ -54,19 +53,12 @@ pub(crate) async fn round_trip(
     decode_response(&envelope, version)
 }
 
-/// Decodes a response envelope's body, skipping the tracing id, warnings and custom payload.
+/// Decodes a response envelope's message; an ERROR becomes [`QueryError::Server`].
 pub(crate) fn decode_response(
     envelope: &Envelope,
     version: ProtocolVersion,
 ) -> Result<Response, QueryError> {
-    let flags = envelope.header.flags;
-    let (_, body) = split_response_body(
-        &envelope.body,
-        flags.contains(Flags::TRACING),
-        flags.contains(Flags::WARNING),
-        flags.contains(Flags::CUSTOM_PAYLOAD),
-    )?;
-    match Response::decode(envelope.header.opcode, &body, version)? {
+    match crate::pool::decode_response(envelope, version)?.1 {
         Response::Error(e) => Err(QueryError::Server(Box::new(e))),
         other => Ok(other),
     }

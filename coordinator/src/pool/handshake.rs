@@ -8,20 +8,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::BytesMut;
 use ringgate_protocol::frame::{Compression, Decoded, Envelope, FrameCodec, FrameError, Header};
-use ringgate_protocol::primitives::{self, decode_all};
-use ringgate_protocol::{Direction, Opcode, ProtocolVersion};
+use ringgate_protocol::message::{
+    AuthToken, COMPRESSION, CQL_VERSION, DRIVER_NAME, DRIVER_VERSION, ErrorDetails, Request,
+    Response, Startup,
+};
+use ringgate_protocol::{Direction, ProtocolVersion};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use super::{ConnectError, ConnectFuture, Connection, ConnectionConfig, Connector};
-
-/// The error code of an authentication failure.
-const AUTHENTICATION_ERROR: i32 = 0x0100;
-/// The error code of a protocol error (how a node refuses a protocol version).
-const PROTOCOL_ERROR: i32 = 0x000A;
+use super::{
+    ConnectError, ConnectFuture, Connection, ConnectionConfig, Connector, decode_response,
+};
 
 /// A user name and password for SASL PLAIN.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -158,15 +158,19 @@ struct Exchange {
 }
 
 impl Exchange {
-    async fn ask(&mut self, opcode: Opcode, body: Bytes) -> Result<Envelope, Refusal> {
-        self.send(opcode, body).await?;
+    async fn ask(&mut self, request: Request) -> Result<Envelope, Refusal> {
+        self.send(&request).await?;
         self.receive().await
     }
 
-    async fn send(&mut self, opcode: Opcode, body: Bytes) -> Result<(), Refusal> {
-        let header = Header::new(self.version, Direction::Request, 0, opcode);
+    async fn send(&mut self, request: &Request) -> Result<(), Refusal> {
+        let mut body = BytesMut::new();
+        request
+            .encode(self.version, &mut body)
+            .map_err(|e| Refusal::Failed(e.to_string()))?;
+        let header = Header::new(self.version, Direction::Request, 0, request.opcode());
         let mut out = BytesMut::new();
-        let request = Envelope::new(header, body);
+        let request = Envelope::new(header, body.freeze());
         self.codec
             .encode(&request, &mut out)
             .and_then(|()| self.codec.flush(&mut out))
@@ -221,31 +225,24 @@ async fn connect_version(
         version,
     };
 
-    let supported = x.ask(Opcode::Options, Bytes::new()).await?;
-    let supported = match supported.header.opcode {
-        Opcode::Supported => decode_all(&supported.body, primitives::string_multimap)
-            .map_err(|e| Refusal::Failed(format!("malformed SUPPORTED: {e}")))?
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.into_iter().map(str::to_owned).collect()))
-            .collect::<HashMap<String, Vec<String>>>(),
-        _ => return Err(refusal(&supported)),
+    let answer = x.ask(Request::Options).await?;
+    let supported: HashMap<String, Vec<String>> = match decode(&answer)? {
+        Response::Supported(s) => s.options.into_iter().collect(),
+        _ => return Err(refusal(&answer)),
     };
     let offers_lz4 = supported
         .get("COMPRESSION")
         .is_some_and(|c| c.iter().any(|c| c == "lz4"));
     let compression = (options.compression && offers_lz4).then_some(Compression::Lz4);
 
-    let mut startup = vec![
-        ("CQL_VERSION", "3.0.0"),
-        ("DRIVER_NAME", "Ringgate"),
-        ("DRIVER_VERSION", env!("CARGO_PKG_VERSION")),
-    ];
+    let mut startup = Startup::new()
+        .with_option(CQL_VERSION, "3.0.0")
+        .with_option(DRIVER_NAME, "Ringgate")
+        .with_option(DRIVER_VERSION, env!("CARGO_PKG_VERSION"));
     if compression.is_some() {
-        startup.push(("COMPRESSION", "lz4"));
+        startup = startup.with_option(COMPRESSION, "lz4");
     }
-    let mut body = BytesMut::new();
-    primitives::put_string_map(&mut body, &startup).map_err(|e| Refusal::Failed(e.to_string()))?;
-    x.send(Opcode::Startup, body.freeze()).await?;
+    x.send(&Request::Startup(startup)).await?;
     // v3/v4: the node compresses its answer to STARTUP already (READY and AUTHENTICATE come
     // compressed when compression was asked for). v5: framing starts after that answer.
     if !version.is_framed() {
@@ -253,16 +250,13 @@ async fn connect_version(
     }
     let answer = x.receive().await?;
     let mut authenticator = None;
-    match answer.header.opcode {
-        Opcode::Ready => {
+    match decode(&answer)? {
+        Response::Ready => {
             if version.is_framed() {
                 x.establish(compression)?;
             }
         }
-        Opcode::Authenticate => {
-            let class = decode_all(&answer.body, primitives::string)
-                .map_err(|e| Refusal::Failed(format!("malformed AUTHENTICATE: {e}")))?
-                .to_owned();
+        Response::Authenticate(class) => {
             if version.is_framed() {
                 x.establish(compression)?;
             }
@@ -296,37 +290,42 @@ async fn authenticate(
     token.extend_from_slice(credentials.username.as_bytes());
     token.push(0);
     token.extend_from_slice(credentials.password.as_bytes());
-    let mut body = BytesMut::new();
-    primitives::put_bytes(&mut body, Some(&token)).map_err(|e| Refusal::Failed(e.to_string()))?;
-    let answer = x.ask(Opcode::AuthResponse, body.freeze()).await?;
-    match answer.header.opcode {
-        Opcode::AuthSuccess => Ok(()),
-        Opcode::AuthChallenge => Err(Refusal::Authentication(format!(
+    let answer = x.ask(Request::AuthResponse(AuthToken::new(token))).await?;
+    match decode(&answer)? {
+        Response::AuthSuccess(_) => Ok(()),
+        Response::AuthChallenge(_) => Err(Refusal::Authentication(format!(
             "{class} sent a SASL challenge; only PLAIN is supported"
         ))),
         _ => Err(refusal(&answer)),
     }
 }
 
+/// The message of a handshake answer, decoded in the version of its own header (a node that
+/// refuses our version answers in one it speaks).
+fn decode(answer: &Envelope) -> Result<Response, Refusal> {
+    decode_response(answer, answer.header.version)
+        .map(|(_, response)| response)
+        .map_err(|e| Refusal::Failed(format!("malformed {:?}: {e}", answer.header.opcode)))
+}
+
 /// What an unexpected answer means: a refused version, refused credentials, or a failure.
 fn refusal(answer: &Envelope) -> Refusal {
-    if answer.header.opcode != Opcode::Error {
+    let Ok(Response::Error(error)) = decode(answer) else {
         return Refusal::Failed(format!(
             "unexpected {:?} during the handshake",
             answer.header.opcode
         ));
-    }
-    let mut body = &answer.body[..];
-    let code = if body.len() >= 4 { body.get_i32() } else { -1 };
-    let message = decode_all(body, primitives::string)
-        .map(str::to_owned)
-        .unwrap_or_else(|e| format!("(unreadable error message: {e})"));
-    match code {
-        PROTOCOL_ERROR if message.contains("nvalid or unsupported protocol version") => {
-            Refusal::Version(message)
+    };
+    match error.details {
+        ErrorDetails::ProtocolError
+            if error
+                .message
+                .contains("nvalid or unsupported protocol version") =>
+        {
+            Refusal::Version(error.message)
         }
-        AUTHENTICATION_ERROR => Refusal::Authentication(message),
-        code => Refusal::Failed(format!("error {code:#06x}: {message}")),
+        ErrorDetails::AuthenticationError => Refusal::Authentication(error.message),
+        details => Refusal::Failed(format!("error {:#06x}: {}", details.code(), error.message)),
     }
 }
 

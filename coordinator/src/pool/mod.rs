@@ -4,6 +4,7 @@ mod connection;
 mod handshake;
 mod node;
 mod registry;
+mod response;
 mod streams;
 #[cfg(test)]
 mod tests;
@@ -12,3 +13,4 @@ pub use connection::{Connection, ConnectionConfig, ConnectionError};
 pub use handshake::{ConnectOptions, Credentials, Handshake, TcpConnector, connect};
 pub use node::{ConnectError, ConnectFuture, Connector, Health, NodePool, PoolConfig};
 pub use registry::{Identity, Pools};
+pub use response::decode_response;

@@ -15,7 +15,7 @@ use dashmap::DashMap;
 use ringgate_protocol::frame::{Envelope, Flags};
 use ringgate_protocol::message::{
     Consistency, ErrorDetails, ErrorResponse, Execute, Prepare, Query, QueryParameters, Request,
-    Response, ResultBody, Value, split_response_body,
+    Response, ResponsePrefix, ResultBody, Value,
 };
 use ringgate_protocol::types::{CqlValue, encode_value};
 use ringgate_routing::{murmur3_token, serialize_partition_key};
@@ -221,10 +221,12 @@ impl Coordinator {
                 .send_to(node, &request, self.inner.config.request_timeout)
                 .await
             {
-                Ok((_, Response::Result(ResultBody::Prepared(p)))) => {
+                Ok((_, _, Response::Result(ResultBody::Prepared(p)))) => {
                     prepared.get_or_insert_with(|| PreparedStatement::new(cql, *p));
                 }
-                Ok((_, other)) => failures.push((node, format!("unexpected {:?}", other.opcode()))),
+                Ok((_, _, other)) => {
+                    failures.push((node, format!("unexpected {:?}", other.opcode())))
+                }
                 Err(e) => failures.push(AttemptFailure::from_attempt(node, e).describe()),
             }
         }
@@ -317,11 +319,11 @@ impl Coordinator {
             let started = std::time::Instant::now();
             let attempt = self.send_to(node, request, timeout).await;
             let failure = match attempt {
-                Ok((envelope, Response::Result(body))) => {
+                Ok((envelope, prefix, Response::Result(body))) => {
                     inner.metrics.record_latency(node, started.elapsed());
-                    return QueryResult::new(node, &envelope, body);
+                    return Ok(QueryResult::new(node, &envelope, prefix, body));
                 }
-                Ok((_, other)) => {
+                Ok((_, _, other)) => {
                     return Err(RequestError::Invalid(format!(
                         "{node} answered {:?} to {:?}",
                         other.opcode(),
@@ -388,8 +390,8 @@ impl Coordinator {
             })?;
         let request = Request::Prepare(Prepare::new(statement.query.clone()));
         match self.send_to(node, &request, timeout).await {
-            Ok((_, Response::Result(ResultBody::Prepared(_)))) => Ok(()),
-            Ok((_, other)) => Err(RequestError::Invalid(format!(
+            Ok((_, _, Response::Result(ResultBody::Prepared(_)))) => Ok(()),
+            Ok((_, _, other)) => Err(RequestError::Invalid(format!(
                 "re-prepare answered {:?}",
                 other.opcode()
             ))),
@@ -403,7 +405,7 @@ impl Coordinator {
         node: SocketAddr,
         request: &Request,
         timeout: Duration,
-    ) -> Result<(Envelope, Response), Attempt> {
+    ) -> Result<(Envelope, ResponsePrefix, Response), Attempt> {
         let pool = self
             .inner
             .pools
@@ -424,17 +426,9 @@ impl Coordinator {
                 ConnectionError::Timeout { after, .. } => Attempt::Timeout(after),
                 other => Attempt::Broken(other.to_string()),
             })?;
-        let flags = envelope.header.flags;
-        let (_, rest) = split_response_body(
-            &envelope.body,
-            flags.contains(Flags::TRACING),
-            flags.contains(Flags::WARNING),
-            flags.contains(Flags::CUSTOM_PAYLOAD),
-        )
-        .map_err(|e| Attempt::Fatal(e.into()))?;
-        match Response::decode(envelope.header.opcode, &rest, version) {
-            Ok(Response::Error(error)) => Err(Attempt::Server(Box::new(error))),
-            Ok(response) => Ok((envelope, response)),
+        match crate::pool::decode_response(&envelope, version) {
+            Ok((_, Response::Error(error))) => Err(Attempt::Server(Box::new(error))),
+            Ok((prefix, response)) => Ok((envelope, prefix, response)),
             Err(e) => Err(Attempt::Fatal(e.into())),
         }
     }

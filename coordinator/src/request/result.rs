@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ringgate_protocol::frame::{Envelope, Flags};
-use ringgate_protocol::message::{ColumnSpec, ResultBody, split_response_body};
+use ringgate_protocol::frame::Envelope;
+use ringgate_protocol::message::{ColumnSpec, ResponsePrefix, ResultBody};
 use ringgate_protocol::types::{CqlValue, FromCqlValue, decode_cell};
 
 use super::RequestError;
@@ -33,23 +33,17 @@ impl QueryResult {
     pub(crate) fn new(
         node: SocketAddr,
         envelope: &Envelope,
+        prefix: ResponsePrefix,
         body: ResultBody,
-    ) -> Result<Self, RequestError> {
-        let flags = envelope.header.flags;
-        let (prefix, _) = split_response_body(
-            &envelope.body,
-            flags.contains(Flags::TRACING),
-            flags.contains(Flags::WARNING),
-            flags.contains(Flags::CUSTOM_PAYLOAD),
-        )?;
-        Ok(QueryResult {
+    ) -> Self {
+        QueryResult {
             node,
             tracing_id: prefix.tracing_id,
             warnings: prefix.warnings.unwrap_or_default(),
             body,
             raw: envelope.body.clone(),
             version: envelope.header.version,
-        })
+        }
     }
 
     /// Where the next page starts, when there is one.
