@@ -14,44 +14,15 @@ use std::time::Duration;
 use ringgate::cluster::{Cluster, ClusterConfig, ClusterView, NodeState};
 use ringgate::pool::{ConnectOptions, Health, Identity, PoolConfig, Pools};
 use scylla::client::session_builder::SessionBuilder;
-use support::{cluster_script, node_addr};
+use support::{RestartOnDrop, cluster_script, node_addr};
 use tokio::sync::watch;
-
-/// Restarts the nodes a test stopped, even when it fails half way.
-struct Restore(Vec<u8>);
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        for n in &self.0 {
-            let _ = std::process::Command::new(
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/cluster"),
-            )
-            .args(["start", &n.to_string()])
-            .status();
-        }
-    }
-}
 
 async fn next_view_where(
     rx: &mut watch::Receiver<Arc<ClusterView>>,
     what: &str,
     want: impl Fn(&ClusterView) -> bool,
 ) -> Arc<ClusterView> {
-    if want(&rx.borrow_and_update()) {
-        return rx.borrow().clone();
-    }
-    let wait = async {
-        loop {
-            rx.changed().await.expect("the cluster view is alive");
-            let view = rx.borrow_and_update().clone();
-            if want(&view) {
-                return view;
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(60), wait)
-        .await
-        .unwrap_or_else(|_| panic!("no view where {what} within 60 s"))
+    support::next_view_where(rx, what, Duration::from_secs(60), want).await
 }
 
 fn state_of(view: &ClusterView, addr: SocketAddr) -> Option<NodeState> {
@@ -72,7 +43,7 @@ async fn start(n: u8) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_node_is_marked_down_then_up_and_its_pool_recovers() {
-    let mut restore = Restore(Vec::new());
+    let mut restore = RestartOnDrop(Vec::new());
     let config = ClusterConfig::new(vec![node_addr(1), node_addr(2)]);
     let cluster = Cluster::connect(config).await.expect("join");
     let mut rx = cluster.subscribe();
@@ -131,7 +102,7 @@ async fn a_stopped_node_is_marked_down_then_up_and_its_pool_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_control_connection_moves_when_its_node_dies() {
-    let mut restore = Restore(Vec::new());
+    let mut restore = RestartOnDrop(Vec::new());
     let config = ClusterConfig::new(vec![node_addr(1)]);
     let cluster = Cluster::connect(config).await.expect("join");
     assert_eq!(cluster.control_node(), Some(node_addr(1)));

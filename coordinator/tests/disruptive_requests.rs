@@ -11,21 +11,7 @@ use std::time::Duration;
 use ringgate::protocol::message::Consistency;
 use ringgate::protocol::types::CqlValue;
 use ringgate::request::{Coordinator, CoordinatorConfig, RequestOptions};
-use support::{cluster_script, node_addr};
-
-struct Restore(Vec<u8>);
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        for n in &self.0 {
-            let _ = std::process::Command::new(
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/cluster"),
-            )
-            .args(["start", &n.to_string()])
-            .status();
-        }
-    }
-}
+use support::{RestartOnDrop, cluster_script, node_addr};
 
 async fn script(args: &'static [&'static str]) {
     tokio::task::spawn_blocking(move || cluster_script(args))
@@ -67,7 +53,7 @@ async fn setup(c: &Coordinator) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unprepared_is_healed_invisibly() {
-    let mut restore = Restore(Vec::new());
+    let mut restore = RestartOnDrop(Vec::new());
     let c = coordinator().await;
     setup(&c).await;
     // Node 2 is down while the statement is prepared: it never sees it.
@@ -121,7 +107,7 @@ async fn unprepared_is_healed_invisibly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_at_one_survive_a_node_stopping() {
-    let mut restore = Restore(Vec::new());
+    let mut restore = RestartOnDrop(Vec::new());
     let c = Arc::new(coordinator().await);
     setup(&c).await;
     let insert = c

@@ -24,24 +24,13 @@ async fn join() -> Cluster {
     }
 }
 
-/// Waits for the next view (pushed by an event) that satisfies `want`.
+/// Waits for a view, pushed by an event, that satisfies `want`.
 async fn next_view_where(
     rx: &mut watch::Receiver<Arc<ClusterView>>,
     what: &str,
     want: impl Fn(&ClusterView) -> bool,
 ) -> Arc<ClusterView> {
-    let wait = async {
-        loop {
-            rx.changed().await.expect("the cluster view is alive");
-            let view = rx.borrow_and_update().clone();
-            if want(&view) {
-                return view;
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(15), wait)
-        .await
-        .unwrap_or_else(|_| panic!("no event-driven view where {what} within 15 s"))
+    support::next_view_where(rx, what, Duration::from_secs(15), want).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -136,3 +136,40 @@ pub async fn session() -> Session {
         )
     })
 }
+
+/// Waits for the first view (the current one, or one pushed later by an event) where `want`
+/// holds, for at most `within`.
+pub async fn next_view_where(
+    rx: &mut tokio::sync::watch::Receiver<Arc<ringgate::cluster::ClusterView>>,
+    what: &str,
+    within: Duration,
+    want: impl Fn(&ringgate::cluster::ClusterView) -> bool,
+) -> Arc<ringgate::cluster::ClusterView> {
+    let wait = async {
+        loop {
+            let view = rx.borrow_and_update().clone();
+            if want(&view) {
+                return view;
+            }
+            rx.changed().await.expect("the cluster view is alive");
+        }
+    };
+    tokio::time::timeout(within, wait)
+        .await
+        .unwrap_or_else(|_| panic!("no view where {what} within {within:?}"))
+}
+
+/// Starts again, when dropped, the nodes a test stopped: even when the test fails half way,
+/// the cluster is whole for the tests after it.
+pub struct RestartOnDrop(pub Vec<u8>);
+
+impl Drop for RestartOnDrop {
+    fn drop(&mut self) {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/cluster");
+        for n in &self.0 {
+            let _ = std::process::Command::new(&script)
+                .args(["start", &n.to_string()])
+                .status();
+        }
+    }
+}
