@@ -96,6 +96,16 @@ fn plans(c: &mut Criterion) {
             ("token_lwt", true, Consistency::Serial, true),
             ("no_token", false, Consistency::Quorum, false),
         ];
+        // The view's own part: the replica lookup and one node lookup per replica.
+        let mut i = 0usize;
+        group.bench_function(format!("{}_nodes/view_lookups_only", 2 * per_dc), |b| {
+            b.iter(|| {
+                i = (i + 1) % tokens.len();
+                view.replicas(placement, black_box(tokens[i]))
+                    .filter_map(|a| view.node(&a))
+                    .count()
+            })
+        });
         for (name, routed, cl, lwt) in cases {
             let mut i = 0usize;
             group.bench_function(format!("{}_nodes/{name}", 2 * per_dc), |b| {
