@@ -7,7 +7,7 @@ use std::sync::Arc;
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_while, take_while1};
 use nom::character::complete::{char, digit1, multispace0};
-use nom::combinator::{map_res, opt};
+use nom::combinator::map_res;
 use nom::multi::separated_list1;
 use nom::sequence::{delimited, preceded};
 use nom::{IResult, Parser};
@@ -180,20 +180,7 @@ fn vector(input: &str) -> IResult<&str, Raw<'_>> {
 }
 
 fn quoted_name(input: &str) -> IResult<&str, Raw<'_>> {
-    let (mut rest, _) = char('"').parse(input)?;
-    let mut out = String::new();
-    loop {
-        let (r, chunk) = take_while(|c| c != '"').parse(rest)?;
-        out.push_str(chunk);
-        let (r, _) = char('"').parse(r)?;
-        match opt(char::<&str, nom::error::Error<&str>>('"')).parse(r)? {
-            (r, Some(_)) => {
-                out.push('"');
-                rest = r;
-            }
-            (r, None) => return Ok((r, Raw::Quoted(out))),
-        }
-    }
+    crate::cql::quoted_identifier.map(Raw::Quoted).parse(input)
 }
 
 fn custom(input: &str) -> IResult<&str, Raw<'_>> {

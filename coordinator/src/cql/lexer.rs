@@ -138,7 +138,8 @@ fn dollar_string(input: &str) -> IResult<&str, String> {
         .parse(input)
 }
 
-fn quoted_identifier(input: &str) -> IResult<&str, String> {
+/// A double-quoted identifier (`"Name"`, with `""` for a quote), case kept.
+pub(crate) fn quoted_identifier(input: &str) -> IResult<&str, String> {
     let (mut rest, _) = char('"').parse(input)?;
     let mut out = String::new();
     loop {

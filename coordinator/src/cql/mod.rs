@@ -6,4 +6,5 @@ mod classify;
 mod lexer;
 
 pub use classify::{Classified, StatementKind, Term, classify};
+pub(crate) use lexer::quoted_identifier;
 pub use lexer::{LexError, Literal, Token, tokenize};
