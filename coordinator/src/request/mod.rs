@@ -18,7 +18,7 @@ use ringgate_protocol::message::{
     Response, ResponsePrefix, ResultBody, Value,
 };
 use ringgate_protocol::types::{CqlValue, encode_value};
-use ringgate_routing::{murmur3_token, serialize_partition_key};
+use ringgate_routing::murmur3_token;
 
 pub use error::RequestError;
 pub use result::{QueryResult, Row};
@@ -549,9 +549,4 @@ pub(crate) fn is_conditional(cql: &str) -> bool {
                 .any(|t| *t == crate::cql::Token::Word("if".to_owned()))
         })
         .unwrap_or(false)
-}
-
-/// The token of a routing key, for callers that route themselves.
-pub fn token_of(components: &[&[u8]]) -> i64 {
-    murmur3_token(&serialize_partition_key(components))
 }

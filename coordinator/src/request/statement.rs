@@ -3,7 +3,7 @@
 use bytes::{Bytes, BytesMut};
 use ringgate_protocol::message::{ColumnSpec, Prepared, Value};
 use ringgate_protocol::types::{CqlValue, encode_value};
-use ringgate_routing::serialize_partition_key;
+use ringgate_routing::{KeyComponent, write_partition_key};
 
 use super::RequestError;
 
@@ -75,18 +75,66 @@ impl PreparedStatement {
     }
 
     /// The serialized partition key of these encoded values, when the statement binds the
-    /// whole key and none of its values is null or unset.
+    /// whole key and the key can be serialized (no value null, unset, or too long for a
+    /// composite key): otherwise the request goes without token awareness, and the node
+    /// reports what is wrong with it.
     pub fn routing_key(&self, values: &[Value]) -> Option<Vec<u8>> {
         if self.pk_indexes.is_empty() {
             return None;
         }
-        let mut parts: Vec<&[u8]> = Vec::with_capacity(self.pk_indexes.len());
-        for &i in &self.pk_indexes {
-            match values.get(usize::from(i))? {
-                Value::Bytes(b) => parts.push(b),
-                Value::Null | Value::Unset => return None,
-            }
+        let components = self
+            .pk_indexes
+            .iter()
+            .map(|&i| {
+                values.get(usize::from(i)).map(|v| match v {
+                    Value::Bytes(b) => KeyComponent::Value(b),
+                    Value::Null => KeyComponent::Null,
+                    Value::Unset => KeyComponent::Unset,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let mut key = Vec::new();
+        write_partition_key(&components, &mut key).ok()?;
+        Some(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statement(pk_indexes: Vec<u16>) -> PreparedStatement {
+        PreparedStatement {
+            query: String::new(),
+            id: Bytes::new(),
+            result_metadata_id: None,
+            keyspace: Some("ks".into()),
+            markers: Vec::new(),
+            pk_indexes,
+            result_columns: None,
+            conditional: false,
         }
-        Some(serialize_partition_key(&parts))
+    }
+
+    #[test]
+    fn routing_keys_from_bound_values() {
+        let v = |b: &'static [u8]| Value::Bytes(Bytes::from_static(b));
+        // One column: its bytes. Two: the composite form, in key order (not marker order).
+        assert_eq!(
+            statement(vec![0]).routing_key(&[v(b"ab")]),
+            Some(b"ab".to_vec())
+        );
+        assert_eq!(
+            statement(vec![1, 0]).routing_key(&[v(b"x"), v(b"y")]),
+            Some(vec![0, 1, b'y', 0, 0, 1, b'x', 0])
+        );
+        // Not routable: no key markers, a missing, null or unset value, or a component too
+        // long for the composite form (which must not panic: values come from the network).
+        assert_eq!(statement(vec![]).routing_key(&[v(b"x")]), None);
+        assert_eq!(statement(vec![2]).routing_key(&[v(b"x")]), None);
+        assert_eq!(statement(vec![0]).routing_key(&[Value::Null]), None);
+        assert_eq!(statement(vec![0]).routing_key(&[Value::Unset]), None);
+        let big = Value::Bytes(Bytes::from(vec![7u8; 70_000]));
+        assert_eq!(statement(vec![0, 1]).routing_key(&[big, v(b"x")]), None);
     }
 }
