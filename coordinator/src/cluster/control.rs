@@ -145,14 +145,36 @@ impl Cluster {
 
     /// Waits until every up node reports the same schema version (after DDL), polling the
     /// control node's `system.local` and `system.peers_v2`, for at most `timeout`.
+    ///
+    /// After a DDL statement prefer [`Cluster::wait_for_schema_agreement_on`] with a
+    /// connection to the node that ran it: the control node may not have applied the change
+    /// yet while its gossip still shows every peer on the old version, which looks like
+    /// agreement on the schema from before the change.
     pub async fn wait_for_schema_agreement(
         &self,
         timeout: Duration,
     ) -> Result<[u8; 16], ClusterError> {
+        self.wait_for_schema_agreement_on(None, timeout).await
+    }
+
+    /// Waits until every up node reports the same schema version, polling `system.local`
+    /// and `system.peers_v2` on `conn` (the control connection when `None`), for at most
+    /// `timeout`.
+    ///
+    /// Given a connection to the node that coordinated a DDL statement, agreement means every
+    /// up node has applied that change: that node's own version already includes it, and
+    /// gossip can show a peer on that version only once the peer has it too.
+    pub async fn wait_for_schema_agreement_on(
+        &self,
+        conn: Option<&Connection>,
+        timeout: Duration,
+    ) -> Result<[u8; 16], ClusterError> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(conn) = self.shared.control.load_full()
-                && let Ok(Some(version)) = self.agreed_schema(&conn).await
+            let control = self.shared.control.load_full();
+            let on = conn.or(control.as_deref());
+            if let Some(on) = on
+                && let Ok(Some(version)) = self.agreed_schema(on).await
             {
                 return Ok(version);
             }

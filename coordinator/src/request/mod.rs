@@ -200,7 +200,16 @@ impl Coordinator {
         if let ResultBody::SchemaChange(_) = &result.body
             && let Some(t) = self.inner.config.schema_agreement_timeout
         {
-            self.inner.cluster.wait_for_schema_agreement(t).await?;
+            // Ask the node that ran the DDL: the control node may lag behind it.
+            let conn = self
+                .inner
+                .pools
+                .pool(result.node, &self.inner.identity)
+                .and_then(|pool| pool.connection());
+            self.inner
+                .cluster
+                .wait_for_schema_agreement_on(conn.as_ref(), t)
+                .await?;
         }
         Ok(result)
     }
