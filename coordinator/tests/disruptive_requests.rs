@@ -30,14 +30,14 @@ async fn setup(c: &Coordinator) {
     c.query(
         "CREATE KEYSPACE IF NOT EXISTS rg_disrupt WITH replication = \
          {'class': 'NetworkTopologyStrategy', 'dc1': 2, 'dc2': 1}",
-        vec![],
+        (),
         &opts,
     )
     .await
     .unwrap();
     c.query(
         "CREATE TABLE IF NOT EXISTS rg_disrupt.kv (k int PRIMARY KEY, v text)",
-        vec![],
+        (),
         &opts,
     )
     .await

@@ -26,14 +26,14 @@ async fn prepared_statements_run_on_a_local_replica_and_read_back() {
     c.query(
         "CREATE KEYSPACE IF NOT EXISTS rg_request WITH replication = \
          {'class': 'NetworkTopologyStrategy', 'dc1': 1, 'dc2': 1}",
-        vec![],
+        (),
         &opts,
     )
     .await
     .unwrap();
     c.query(
         "CREATE TABLE IF NOT EXISTS rg_request.kv (k text PRIMARY KEY, v bigint)",
-        vec![],
+        (),
         &opts,
     )
     .await
@@ -114,7 +114,7 @@ async fn prepared_statements_run_on_a_local_replica_and_read_back() {
         .unwrap();
     assert_eq!(rows[0].get::<Option<i64>>(0).unwrap(), Some(7));
     let err = c
-        .query("SELECT nope FROM rg_request.kv", vec![], &opts)
+        .query("SELECT nope FROM rg_request.kv", (), &opts)
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(0x2200), "{err}");

@@ -1,35 +1,47 @@
 //! The request API gateways embed: a cheaply cloneable [`Coordinator`] that joins the
-//! cluster, routes each request by token to a replica, re-prepares transparently, and returns
-//! typed rows or the raw result.
+//! cluster, routes each request by token to a replica, retries and speculates by policy,
+//! re-prepares transparently, and returns typed rows or the raw result.
+//!
+//! - [`Coordinator::query`], [`Coordinator::prepare`], [`Coordinator::execute`],
+//!   [`Coordinator::batch`]: one request each; [`Coordinator::pages`]: a stream of pages.
+//! - [`RequestOptions`]: per-request consistency, serial consistency, keyspace, timestamp,
+//!   paging, tracing, custom payload, now_in_seconds, timeout and idempotence.
+//! - [`Coordinator::login`]: a session whose requests all run as a user of the cluster.
 
+mod batch;
+mod cache;
 mod error;
+mod paging;
 mod result;
+mod send;
 mod statement;
+mod values;
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use dashmap::DashMap;
-use ringgate_protocol::frame::{Envelope, Flags};
 use ringgate_protocol::message::{
-    Consistency, ErrorDetails, ErrorResponse, Execute, Prepare, Query, QueryParameters, Request,
-    Response, ResponsePrefix, ResultBody, Value,
+    Consistency, CustomPayload, Execute, Prepare, Query, QueryParameters, Request, Response,
+    ResultBody, SerialConsistency,
 };
-use ringgate_protocol::types::{CqlValue, encode_value};
 use ringgate_routing::murmur3_token;
 
+pub use batch::{Batch, BatchType};
 pub use error::RequestError;
+pub use paging::{DEFAULT_PAGE_SIZE, Statement};
 pub use result::{QueryResult, Row};
 pub use statement::PreparedStatement;
+pub use values::Values;
 
 use crate::cluster::{Cluster, ClusterConfig, NodeState};
-use crate::metrics::{Counter, Metrics};
-use crate::plan::{Failure, LoadBalancing, RetryContext, RetryDecision, RetryPolicy};
-use crate::pool::{
-    ConnectOptions, Connection, ConnectionError, Credentials, Identity, PoolConfig, Pools,
-};
+use crate::metrics::Metrics;
+use crate::plan::{LoadBalancing, RetryPolicy, SpeculativeExecution};
+use crate::pool::{ConnectError, ConnectOptions, Credentials, Health, Identity, PoolConfig, Pools};
+use cache::PreparedCache;
+use send::{AttemptFailure, Outgoing};
+use values::Encoded;
 
 /// How to join and talk to the cluster.
 #[derive(Debug, Clone)]
@@ -52,8 +64,11 @@ pub struct CoordinatorConfig {
     pub request_timeout: Duration,
     /// The default consistency level.
     pub consistency: Consistency,
-    /// After DDL, wait this long at most for the nodes to agree on the schema.
+    /// After DDL, wait this long at most for the nodes to agree on the schema (`None`: do
+    /// not wait).
     pub schema_agreement_timeout: Option<Duration>,
+    /// When to start speculative executions of idempotent requests.
+    pub speculative: SpeculativeExecution,
 }
 
 impl CoordinatorConfig {
@@ -70,6 +85,7 @@ impl CoordinatorConfig {
             request_timeout: Duration::from_secs(12),
             consistency: Consistency::LocalQuorum,
             schema_agreement_timeout: Some(Duration::from_secs(10)),
+            speculative: SpeculativeExecution::None,
         }
     }
 }
@@ -79,17 +95,27 @@ impl CoordinatorConfig {
 pub struct RequestOptions {
     /// The consistency level.
     pub consistency: Option<Consistency>,
+    /// The consistency of a conditional update's Paxos phase (`SERIAL` when not given).
+    pub serial_consistency: Option<SerialConsistency>,
     /// Rows per page.
     pub page_size: Option<i32>,
     /// Where to resume paging.
-    pub paging_state: Option<Bytes>,
+    pub paging_state: Option<bytes::Bytes>,
     /// The keyspace of a statement that does not name one (sent as v5's per-request keyspace).
     pub keyspace: Option<String>,
     /// The default timestamp, in microseconds.
     pub timestamp: Option<i64>,
+    /// The time "now" for TTLs and tombstones, in seconds (v5; meant for tests).
+    pub now_in_seconds: Option<i32>,
+    /// Trace the request: the result carries the tracing session id
+    /// ([`QueryResult::tracing_id`]), whose events land in `system_traces`.
+    pub tracing: bool,
+    /// A custom payload for the node's query handler.
+    pub custom_payload: Option<CustomPayload>,
     /// The timeout of this request.
     pub timeout: Option<Duration>,
-    /// Whether the request may safely run twice (retries after timeouts).
+    /// Whether the request may safely run twice: it may then be retried after a timeout and
+    /// speculatively executed.
     pub idempotent: bool,
 }
 
@@ -97,32 +123,38 @@ struct Inner {
     config: CoordinatorConfig,
     cluster: Cluster,
     pools: Arc<Pools>,
-    prepared: DashMap<Bytes, Arc<PreparedStatement>>,
-    identity: Identity,
+    prepared: PreparedCache,
     balancing: LoadBalancing,
     retry: RetryPolicy,
     metrics: Metrics,
-    link: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.link.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
         self.cluster.shutdown();
     }
 }
 
 /// The handle a gateway holds. Clone it freely: clones share the cluster view, the pools and
 /// the prepared statement cache.
+///
+/// A handle runs its requests as the coordinator's own identity (its configured credentials,
+/// or none); [`Coordinator::login`] gives a handle whose requests run as a user.
 #[derive(Clone)]
 pub struct Coordinator {
     inner: Arc<Inner>,
+    identity: Identity,
 }
 
 impl std::fmt::Debug for Coordinator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Coordinator")
             .field("cluster", &self.inner.cluster)
+            .field("identity", &self.identity)
             .field("prepared", &self.inner.prepared.len())
             .finish()
     }
@@ -149,26 +181,77 @@ impl Coordinator {
             .filter_map(|n| pools.pool(n.addr, &Identity::Service))
             .map(|pool| async move {
                 let mut health = pool.watch_health();
-                let settled = health.wait_for(|h| *h != crate::pool::Health::Connecting);
+                let settled = health.wait_for(|h| *h != Health::Connecting);
                 let _ = tokio::time::timeout(connect_timeout, settled).await;
             })
             .collect::<Vec<_>>();
         futures::future::join_all(waits).await;
         let balancing = LoadBalancing::new(config.local_dc.clone(), config.local_rack.clone());
         let retry = config.retry;
-        Ok(Coordinator {
-            inner: Arc::new(Inner {
-                config,
-                cluster,
-                pools,
-                prepared: DashMap::new(),
-                identity: Identity::Service,
-                balancing,
-                retry,
-                metrics: Metrics::new(),
+        let inner = Arc::new_cyclic(|weak: &Weak<Inner>| Inner {
+            tasks: vec![
                 link,
-            }),
+                tokio::spawn(prepare_on_nodes_that_come_up(
+                    weak.clone(),
+                    cluster.subscribe(),
+                )),
+            ],
+            config,
+            cluster,
+            pools,
+            prepared: PreparedCache::default(),
+            balancing,
+            retry,
+            metrics: Metrics::new(),
+        });
+        Ok(Coordinator {
+            inner,
+            identity: Identity::Service,
         })
+    }
+
+    /// A handle to the same coordinator whose requests all run as `username`: the
+    /// credentials are checked against the cluster first (SASL PLAIN, as the cluster's
+    /// authenticator asks), then the user's requests go over pools logged in as that user,
+    /// so Cassandra applies that user's permissions. Pools are per user and node, shared by
+    /// every handle of that user.
+    pub async fn login(&self, username: &str, password: &str) -> Result<Coordinator, RequestError> {
+        let credentials = Credentials {
+            username: username.to_owned(),
+            password: password.to_owned(),
+        };
+        let options = ConnectOptions {
+            credentials: Some(credentials.clone()),
+            ..self.inner.config.connect.clone()
+        };
+        let view = self.inner.cluster.view();
+        let plan = self
+            .inner
+            .balancing
+            .plan(&view, None, self.inner.config.consistency, false);
+        let mut failures = Vec::new();
+        for &node in plan.as_slice() {
+            match crate::pool::connect(node, &options, None).await {
+                Ok((conn, _)) => {
+                    conn.close("credentials checked");
+                    self.inner.pools.register_user(credentials);
+                    return Ok(Coordinator {
+                        inner: Arc::clone(&self.inner),
+                        identity: Identity::User(username.to_owned()),
+                    });
+                }
+                Err(ConnectError::Authentication { message, .. }) => {
+                    return Err(RequestError::Authentication(message));
+                }
+                Err(e) => failures.push((node, e.to_string())),
+            }
+        }
+        Err(RequestError::NoHostAvailable(failures))
+    }
+
+    /// The identity this handle's requests run as.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
     }
 
     /// The request metrics: per-node latencies and counters.
@@ -181,21 +264,28 @@ impl Coordinator {
         &self.inner.cluster
     }
 
-    /// Runs a CQL string with positional values (each encoded as its natural CQL type).
+    /// Runs CQL text with values by position or by name (each encoded as the CQL type its
+    /// [`ringgate_protocol::types::CqlValue`] variant names; collections need a prepared
+    /// statement). A statement that changes the schema returns once the nodes agree on the
+    /// new schema (see [`CoordinatorConfig::schema_agreement_timeout`]).
     pub async fn query(
         &self,
         cql: &str,
-        values: Vec<CqlValue>,
+        values: impl Into<Values>,
         options: &RequestOptions,
     ) -> Result<QueryResult, RequestError> {
-        let values = values
-            .iter()
-            .map(natural_value)
-            .collect::<Result<Vec<_>, _>>()?;
-        let params = self.params(options, values);
+        let params = match values.into().encode_natural()? {
+            Encoded::Positional(v) => self.params(options).with_values(v),
+            Encoded::Named(v) => self.params(options).with_named_values(v),
+        };
         let request = Request::Query(Query::new(cql, params));
         let result = self
-            .send(&request, None, options, is_conditional(cql))
+            .send(
+                &Outgoing::new(&request, options),
+                None,
+                options,
+                is_conditional(cql),
+            )
             .await?;
         if let ResultBody::SchemaChange(_) = &result.body
             && let Some(t) = self.inner.config.schema_agreement_timeout
@@ -204,7 +294,7 @@ impl Coordinator {
             let conn = self
                 .inner
                 .pools
-                .pool(result.node, &self.inner.identity)
+                .pool(result.node, &self.identity)
                 .and_then(|pool| pool.connection());
             self.inner
                 .cluster
@@ -214,8 +304,15 @@ impl Coordinator {
         Ok(result)
     }
 
-    /// Prepares `cql` (cached: preparing the same text twice costs nothing) on every up node.
+    /// Prepares `cql` on every up node, so that a request routed to any of them finds it.
+    /// Cached: preparing a text this coordinator prepared before costs no round trip. A node
+    /// that comes up later gets every cached statement prepared on it; one that lost them
+    /// anyway (a restart between two views) answers UNPREPARED, which is healed on the spot —
+    /// callers never see it.
     pub async fn prepare(&self, cql: &str) -> Result<Arc<PreparedStatement>, RequestError> {
+        if let Some(statement) = self.inner.prepared.by_text(cql) {
+            return Ok(statement);
+        }
         let request = Request::Prepare(Prepare::new(cql));
         let view = self.inner.cluster.view();
         let nodes: Vec<SocketAddr> = view
@@ -223,59 +320,103 @@ impl Coordinator {
             .filter(|n| n.state == NodeState::Up)
             .map(|n| n.addr)
             .collect();
+        let timeout = self.inner.config.request_timeout;
+        let out = Outgoing::plain(&request);
+        let answers =
+            futures::future::join_all(nodes.iter().map(|&node| self.send_to(node, &out, timeout)))
+                .await;
         let mut prepared = None;
+        let mut refused = None;
         let mut failures = Vec::new();
-        for node in nodes {
-            match self
-                .send_to(node, &request, self.inner.config.request_timeout)
-                .await
-            {
+        for (&node, answer) in nodes.iter().zip(answers) {
+            match answer {
                 Ok((_, _, Response::Result(ResultBody::Prepared(p)))) => {
                     prepared.get_or_insert_with(|| PreparedStatement::new(cql, *p));
                 }
                 Ok((_, _, other)) => {
                     failures.push((node, format!("unexpected {:?}", other.opcode())))
                 }
+                Err(send::Attempt::Server(error)) => {
+                    // Most likely the statement itself is wrong (syntax, unknown table, no
+                    // permission): the caller gets the node's own error.
+                    refused.get_or_insert(RequestError::Server { node, error });
+                }
                 Err(e) => failures.push(AttemptFailure::from_attempt(node, e).describe()),
             }
         }
-        let statement = Arc::new(prepared.ok_or(RequestError::NoHostAvailable(failures))?);
-        self.inner
-            .prepared
-            .insert(statement.id.clone(), Arc::clone(&statement));
+        let statement = match (prepared, refused) {
+            (Some(p), _) => Arc::new(p),
+            (None, Some(error)) => return Err(error),
+            (None, None) => return Err(RequestError::NoHostAvailable(failures)),
+        };
+        self.inner.prepared.insert(Arc::clone(&statement));
         Ok(statement)
     }
 
-    /// Executes a prepared statement with positional values, routed by its partition key.
+    /// Executes a prepared statement with values by position or by marker name, routed by
+    /// its partition key.
     pub async fn execute(
         &self,
         statement: &PreparedStatement,
-        values: Vec<Option<CqlValue>>,
+        values: impl Into<Values>,
         options: &RequestOptions,
     ) -> Result<QueryResult, RequestError> {
-        let encoded = statement.encode_values(&values)?;
+        let encoded = values.into().encode_for(statement)?;
         let routing = statement
             .routing_key(&encoded)
             .map(|key| (statement.keyspace.clone(), murmur3_token(&key)));
-        let params = self.params(options, encoded);
+        let params = self.params(options).with_values(encoded);
         let request = Request::Execute(Execute::new(
             statement.id.clone(),
             statement.result_metadata_id.clone(),
             params,
         ));
-        self.send(&request, routing, options, statement.conditional)
-            .await
+        self.send(
+            &Outgoing::new(&request, options),
+            routing,
+            options,
+            statement.conditional,
+        )
+        .await
     }
 
-    fn params(&self, options: &RequestOptions, values: Vec<Value>) -> QueryParameters {
+    /// Runs a batch, routed by its first statement's partition key when that statement is
+    /// prepared (as drivers do). Paging options do not apply to batches.
+    pub async fn batch(
+        &self,
+        batch: &Batch,
+        options: &RequestOptions,
+    ) -> Result<QueryResult, RequestError> {
+        let encoded = batch.encode()?;
+        let request = Request::Batch(ringgate_protocol::message::Batch {
+            batch_type: batch.kind(),
+            statements: encoded.statements,
+            consistency: options.consistency.unwrap_or(self.inner.config.consistency),
+            serial_consistency: options.serial_consistency,
+            timestamp: options.timestamp,
+            keyspace: options.keyspace.clone(),
+            now_in_seconds: options.now_in_seconds,
+        });
+        self.send(
+            &Outgoing::new(&request, options),
+            encoded.routing,
+            options,
+            encoded.conditional,
+        )
+        .await
+    }
+
+    fn params(&self, options: &RequestOptions) -> QueryParameters {
         let mut params =
-            QueryParameters::new(options.consistency.unwrap_or(self.inner.config.consistency))
-                .with_values(values);
+            QueryParameters::new(options.consistency.unwrap_or(self.inner.config.consistency));
         if let Some(n) = options.page_size {
             params = params.with_page_size(n);
         }
         if let Some(state) = &options.paging_state {
             params = params.with_paging_state(state.clone());
+        }
+        if let Some(serial) = options.serial_consistency {
+            params = params.with_serial_consistency(serial);
         }
         if let Some(ks) = &options.keyspace {
             params = params.with_keyspace(ks.clone());
@@ -283,269 +424,73 @@ impl Coordinator {
         if let Some(ts) = options.timestamp {
             params = params.with_timestamp(ts);
         }
+        if let Some(now) = options.now_in_seconds {
+            params = params.with_now_in_seconds(now);
+        }
         params
     }
-
-    /// Sends `request` along the load-balancing plan; failures go to the retry policy
-    /// (same node, next node, or the caller), UNPREPARED is healed by re-preparing on that
-    /// node once, and every attempt is measured.
-    async fn send(
-        &self,
-        request: &Request,
-        routing: Option<(Option<String>, i64)>,
-        options: &RequestOptions,
-        lwt: bool,
-    ) -> Result<QueryResult, RequestError> {
-        let inner = &self.inner;
-        inner.metrics.increment(Counter::Requests);
-        let result = self.run_plan(request, routing, options, lwt).await;
-        if result.is_err() {
-            inner.metrics.increment(Counter::Errors);
-        }
-        result
-    }
-
-    async fn run_plan(
-        &self,
-        request: &Request,
-        routing: Option<(Option<String>, i64)>,
-        options: &RequestOptions,
-        lwt: bool,
-    ) -> Result<QueryResult, RequestError> {
-        let inner = &self.inner;
-        let timeout = options.timeout.unwrap_or(inner.config.request_timeout);
-        let consistency = options.consistency.unwrap_or(inner.config.consistency);
-        let view = inner.cluster.view();
-        let placement = routing
-            .and_then(|(keyspace, token)| Some((view.placement(keyspace.as_deref()?)?, token)));
-        let plan = inner.balancing.plan(&view, placement, consistency, lwt);
-        let mut failures = Vec::new();
-        let mut retries = 0u32;
-        let mut reprepared = false;
-        let mut nodes = plan.as_slice().iter().copied();
-        let mut next = nodes.next();
-        while let Some(node) = next {
-            let started = std::time::Instant::now();
-            let attempt = self.send_to(node, request, timeout).await;
-            let failure = match attempt {
-                Ok((envelope, prefix, Response::Result(body))) => {
-                    inner.metrics.record_latency(node, started.elapsed());
-                    return Ok(QueryResult::new(node, &envelope, prefix, body));
-                }
-                Ok((_, _, other)) => {
-                    return Err(RequestError::Invalid(format!(
-                        "{node} answered {:?} to {:?}",
-                        other.opcode(),
-                        request.opcode()
-                    )));
-                }
-                Err(Attempt::Server(error)) => {
-                    inner.metrics.record_latency(node, started.elapsed());
-                    if let ErrorDetails::Unprepared { id } = &error.details
-                        && !reprepared
-                    {
-                        inner.metrics.increment(Counter::Reprepares);
-                        self.reprepare(node, id, timeout).await?;
-                        reprepared = true;
-                        continue;
-                    }
-                    inner.metrics.record_node_error(node);
-                    AttemptFailure::Server(node, error)
-                }
-                Err(Attempt::Timeout(after)) => {
-                    inner.metrics.increment(Counter::Timeouts);
-                    AttemptFailure::Timeout(node, after)
-                }
-                Err(Attempt::NotSent(why)) => AttemptFailure::Broken(node, why, false),
-                Err(Attempt::Broken(why)) => AttemptFailure::Broken(node, why, true),
-                Err(Attempt::Fatal(e)) => return Err(e),
-            };
-            let ctx = RetryContext {
-                failure: failure.as_policy_failure(),
-                idempotent: options.idempotent,
-                retries,
-            };
-            match inner.retry.decide(&ctx) {
-                RetryDecision::RetrySameNode => {}
-                RetryDecision::TryNextNode => {
-                    failures.push(failure.describe());
-                    next = nodes.next();
-                }
-                RetryDecision::ReturnError => return Err(failure.into_error()),
-            }
-            retries += 1;
-            if next.is_some() {
-                inner.metrics.increment(Counter::Retries);
-            }
-        }
-        Err(RequestError::NoHostAvailable(failures))
-    }
-
-    /// Prepares the statement behind `id` again on `node` (its cache lost it, e.g. after a
-    /// restart).
-    async fn reprepare(
-        &self,
-        node: SocketAddr,
-        id: &Bytes,
-        timeout: Duration,
-    ) -> Result<(), RequestError> {
-        let statement = self
-            .inner
-            .prepared
-            .get(id)
-            .map(|s| Arc::clone(&s))
-            .ok_or_else(|| {
-                RequestError::Invalid("UNPREPARED for a statement never prepared here".to_owned())
-            })?;
-        let request = Request::Prepare(Prepare::new(statement.query.clone()));
-        match self.send_to(node, &request, timeout).await {
-            Ok((_, _, Response::Result(ResultBody::Prepared(_)))) => Ok(()),
-            Ok((_, _, other)) => Err(RequestError::Invalid(format!(
-                "re-prepare answered {:?}",
-                other.opcode()
-            ))),
-            Err(e) => Err(AttemptFailure::from_attempt(node, e).into_error()),
-        }
-    }
-
-    /// One request on one node: a connection from its pool, encode, send, decode.
-    async fn send_to(
-        &self,
-        node: SocketAddr,
-        request: &Request,
-        timeout: Duration,
-    ) -> Result<(Envelope, ResponsePrefix, Response), Attempt> {
-        let pool = self
-            .inner
-            .pools
-            .pool(node, &self.inner.identity)
-            .ok_or_else(|| Attempt::NotSent("no pool for this identity".to_owned()))?;
-        let conn: Connection = pool
-            .connection()
-            .ok_or_else(|| Attempt::NotSent(format!("no open connection ({:?})", pool.health())))?;
-        let version = conn.version();
-        let mut body = BytesMut::new();
-        request
-            .encode(version, &mut body)
-            .map_err(|e| Attempt::Fatal(e.into()))?;
-        let envelope = conn
-            .request(request.opcode(), Flags::empty(), body.freeze(), timeout)
-            .await
-            .map_err(|e| match e {
-                ConnectionError::Timeout { after, .. } => Attempt::Timeout(after),
-                other => Attempt::Broken(other.to_string()),
-            })?;
-        match crate::pool::decode_response(&envelope, version) {
-            Ok((_, Response::Error(error))) => Err(Attempt::Server(Box::new(error))),
-            Ok((prefix, response)) => Ok((envelope, prefix, response)),
-            Err(e) => Err(Attempt::Fatal(e.into())),
-        }
-    }
 }
 
-/// How one attempt on one node failed.
-enum Attempt {
-    /// The node answered with an error.
-    Server(Box<ErrorResponse>),
-    /// No answer in time.
-    Timeout(Duration),
-    /// The request surely did not reach the node (no connection to it).
-    NotSent(String),
-    /// The connection failed with the request possibly sent.
-    Broken(String),
-    /// Not the node's fault: encoding or decoding failed; no retry helps.
-    Fatal(RequestError),
-}
-
-/// A failed attempt, with the node, as the retry policy and the caller see it.
-enum AttemptFailure {
-    Server(SocketAddr, Box<ErrorResponse>),
-    Timeout(SocketAddr, Duration),
-    Broken(SocketAddr, String, bool),
-    Fatal(RequestError),
-}
-
-impl AttemptFailure {
-    fn from_attempt(node: SocketAddr, attempt: Attempt) -> Self {
-        match attempt {
-            Attempt::Server(e) => AttemptFailure::Server(node, e),
-            Attempt::Timeout(after) => AttemptFailure::Timeout(node, after),
-            Attempt::NotSent(why) => AttemptFailure::Broken(node, why, false),
-            Attempt::Broken(why) => AttemptFailure::Broken(node, why, true),
-            Attempt::Fatal(e) => AttemptFailure::Fatal(e),
-        }
-    }
-
-    fn as_policy_failure(&self) -> Failure<'_> {
-        match self {
-            AttemptFailure::Server(_, e) => Failure::Server(&e.details),
-            AttemptFailure::Timeout(..) => Failure::ClientTimeout,
-            AttemptFailure::Broken(_, _, written) => {
-                Failure::ConnectionBroken { written: *written }
-            }
-            // Never reached: fatal failures return before the policy is asked.
-            AttemptFailure::Fatal(_) => Failure::ConnectionBroken { written: true },
-        }
-    }
-
-    fn describe(&self) -> (SocketAddr, String) {
-        match self {
-            AttemptFailure::Server(node, e) => (
-                *node,
-                format!("error {:#06x}: {}", e.details.code(), e.message),
-            ),
-            AttemptFailure::Timeout(node, after) => (*node, format!("no answer within {after:?}")),
-            AttemptFailure::Broken(node, why, _) => (*node, why.clone()),
-            AttemptFailure::Fatal(e) => (SocketAddr::from(([0, 0, 0, 0], 0)), e.to_string()),
-        }
-    }
-
-    fn into_error(self) -> RequestError {
-        match self {
-            AttemptFailure::Server(node, error) => RequestError::Server { node, error },
-            AttemptFailure::Timeout(_, after) => RequestError::Timeout { after },
-            AttemptFailure::Broken(node, why, _) => {
-                RequestError::NoHostAvailable(vec![(node, why)])
-            }
-            AttemptFailure::Fatal(e) => e,
-        }
-    }
-}
-
-/// A value encoded as the CQL type its variant names (for statements that are not prepared).
-fn natural_value(v: &CqlValue) -> Result<Value, RequestError> {
-    use ringgate_protocol::types::ColumnType as T;
-    let t = match v {
-        CqlValue::Empty => return Ok(Value::Bytes(Bytes::new())),
-        CqlValue::Ascii(_) => T::Ascii,
-        CqlValue::Bigint(_) => T::Bigint,
-        CqlValue::Blob(_) => T::Blob,
-        CqlValue::Boolean(_) => T::Boolean,
-        CqlValue::Counter(_) => T::Counter,
-        CqlValue::Decimal(_) => T::Decimal,
-        CqlValue::Double(_) => T::Double,
-        CqlValue::Float(_) => T::Float,
-        CqlValue::Int(_) => T::Int,
-        CqlValue::Timestamp(_) => T::Timestamp,
-        CqlValue::Uuid(_) => T::Uuid,
-        CqlValue::Text(_) => T::Varchar,
-        CqlValue::Varint(_) => T::Varint,
-        CqlValue::Timeuuid(_) => T::Timeuuid,
-        CqlValue::Inet(_) => T::Inet,
-        CqlValue::Date(_) => T::Date,
-        CqlValue::Time(_) => T::Time,
-        CqlValue::Smallint(_) => T::Smallint,
-        CqlValue::Tinyint(_) => T::Tinyint,
-        CqlValue::Duration(_) => T::Duration,
-        _ => {
-            return Err(RequestError::Invalid(
-                "collections, tuples, UDTs and vectors need a prepared statement (their type is not implied by the value)".to_owned(),
-            ));
-        }
+/// Prepares every cached statement on each node that comes up (or back up), as soon as its
+/// pool connects, so its first requests find them. Ends with the coordinator.
+async fn prepare_on_nodes_that_come_up(
+    inner: Weak<Inner>,
+    mut views: tokio::sync::watch::Receiver<Arc<crate::cluster::ClusterView>>,
+) {
+    let up = |v: &crate::cluster::ClusterView| -> HashSet<SocketAddr> {
+        v.nodes()
+            .filter(|n| n.state == NodeState::Up)
+            .map(|n| n.addr)
+            .collect()
     };
-    let mut buf = BytesMut::new();
-    encode_value(&t, v, &mut buf)?;
-    Ok(Value::Bytes(buf.freeze()))
+    let mut was_up = up(&views.borrow_and_update());
+    while views.changed().await.is_ok() {
+        let now_up = up(&views.borrow_and_update());
+        let came_up: Vec<SocketAddr> = now_up.difference(&was_up).copied().collect();
+        was_up = now_up;
+        for node in came_up {
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            let coordinator = Coordinator {
+                inner,
+                identity: Identity::Service,
+            };
+            tokio::spawn(async move { coordinator.prepare_all_on(node).await });
+        }
+    }
+}
+
+impl Coordinator {
+    async fn prepare_all_on(&self, node: SocketAddr) {
+        let statements = self.inner.prepared.all();
+        if statements.is_empty() {
+            return;
+        }
+        let Some(pool) = self.inner.pools.pool(node, &self.identity) else {
+            return;
+        };
+        let mut health = pool.watch_health();
+        let connected = health.wait_for(|h| *h == Health::Up);
+        if tokio::time::timeout(self.inner.config.request_timeout, connected)
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let timeout = self.inner.config.request_timeout;
+        for statement in statements {
+            let request = Request::Prepare(Prepare::new(statement.query.clone()));
+            if let Err(e) = self
+                .send_to(node, &Outgoing::plain(&request), timeout)
+                .await
+            {
+                let (_, why) = AttemptFailure::from_attempt(node, e).describe();
+                tracing::debug!(%node, %why, "preparing a cached statement on a node that came up failed");
+                return;
+            }
+        }
+    }
 }
 
 /// Whether a statement is a conditional update (lightweight transaction): its text has an

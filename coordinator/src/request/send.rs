@@ -1,0 +1,369 @@
+//! Running one request along its query plan: attempts on nodes, UNPREPARED healed on the
+//! node that lost the statement, the retry policy's decisions, and speculative executions.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use ringgate_protocol::frame::{Envelope, Flags};
+use ringgate_protocol::message::{
+    CustomPayload, ErrorDetails, ErrorResponse, Prepare, Request, Response, ResponsePrefix,
+    ResultBody, put_request_prefix,
+};
+use tokio::time::Instant;
+
+use super::{Coordinator, QueryResult, RequestError, RequestOptions};
+use crate::metrics::Counter;
+use crate::plan::{Failure, RetryContext, RetryDecision};
+use crate::pool::{Connection, ConnectionError};
+
+/// A request as it goes on the wire: the message and the envelope's extras.
+pub(crate) struct Outgoing<'a> {
+    pub(crate) request: &'a Request,
+    pub(crate) tracing: bool,
+    pub(crate) payload: Option<&'a CustomPayload>,
+}
+
+impl<'a> Outgoing<'a> {
+    pub(crate) fn new(request: &'a Request, options: &'a RequestOptions) -> Self {
+        Outgoing {
+            request,
+            tracing: options.tracing,
+            payload: options.custom_payload.as_ref(),
+        }
+    }
+}
+
+/// How one attempt on one node failed.
+pub(crate) enum Attempt {
+    /// The node answered with an error.
+    Server(Box<ErrorResponse>),
+    /// No answer in time.
+    Timeout(Duration),
+    /// The request surely did not reach the node (no connection to it).
+    NotSent(String),
+    /// The connection failed with the request possibly sent.
+    Broken(String),
+    /// Not the node's fault: encoding or decoding failed; no retry helps.
+    Fatal(RequestError),
+}
+
+type Answer = (Envelope, ResponsePrefix, Response);
+
+/// An attempt's outcome with the node it ran on and when it started.
+type Finished = (SocketAddr, Instant, Result<Answer, Attempt>);
+
+impl Coordinator {
+    /// Sends a request along the load-balancing plan; failures go to the retry policy
+    /// (same node, next node, or the caller), idempotent requests may be speculatively
+    /// executed on the next node, and every attempt is measured.
+    pub(crate) async fn send(
+        &self,
+        out: &Outgoing<'_>,
+        routing: Option<(Option<String>, i64)>,
+        options: &RequestOptions,
+        lwt: bool,
+    ) -> Result<QueryResult, RequestError> {
+        let metrics = &self.inner.metrics;
+        metrics.increment(Counter::Requests);
+        let result = self.run_plan(out, routing, options, lwt).await;
+        if result.is_err() {
+            metrics.increment(Counter::Errors);
+        }
+        result
+    }
+
+    async fn run_plan(
+        &self,
+        out: &Outgoing<'_>,
+        routing: Option<(Option<String>, i64)>,
+        options: &RequestOptions,
+        lwt: bool,
+    ) -> Result<QueryResult, RequestError> {
+        let inner = &self.inner;
+        let timeout = options.timeout.unwrap_or(inner.config.request_timeout);
+        let consistency = options.consistency.unwrap_or(inner.config.consistency);
+        // A LOCAL_SERIAL condition keeps an LWT in the local datacenter like LOCAL_QUORUM.
+        let consistency = match options.serial_consistency {
+            Some(ringgate_protocol::message::SerialConsistency::LocalSerial) if lwt => {
+                ringgate_protocol::message::Consistency::LocalSerial
+            }
+            _ => consistency,
+        };
+        let view = inner.cluster.view();
+        let placement = routing
+            .and_then(|(keyspace, token)| Some((view.placement(keyspace.as_deref()?)?, token)));
+        let plan = inner.balancing.plan(&view, placement, consistency, lwt);
+        let mut nodes = plan.as_slice().iter().copied();
+        let speculative = inner.config.speculative;
+        let may_speculate = options.idempotent;
+
+        let launch = |node: SocketAddr| -> Pin<Box<dyn Future<Output = Finished> + Send + '_>> {
+            Box::pin(async move {
+                let started = Instant::now();
+                (node, started, self.attempt(node, out, timeout).await)
+            })
+        };
+        let mut running = FuturesUnordered::new();
+        let mut failures = Vec::new();
+        let mut retries = 0u32;
+        let mut speculated = 0u32;
+        let mut held_error: Option<RequestError> = None;
+        let Some(first) = nodes.next() else {
+            return Err(RequestError::NoHostAvailable(failures));
+        };
+        running.push(launch(first));
+        let mut newest = first;
+        let mut next_speculation = may_speculate
+            .then(|| speculative.next_delay(&inner.metrics.node(first), 0))
+            .flatten()
+            .map(|d| Instant::now() + d);
+
+        loop {
+            let finished = match next_speculation {
+                Some(at) => tokio::select! {
+                    f = running.next() => f,
+                    () = tokio::time::sleep_until(at) => {
+                        next_speculation = None;
+                        if let Some(node) = nodes.next() {
+                            inner.metrics.increment(Counter::SpeculativeExecutions);
+                            speculated += 1;
+                            running.push(launch(node));
+                            newest = node;
+                            next_speculation = speculative
+                                .next_delay(&inner.metrics.node(newest), speculated)
+                                .map(|d| Instant::now() + d);
+                        }
+                        continue;
+                    }
+                },
+                None => running.next().await,
+            };
+            let Some((node, started, attempt)) = finished else {
+                // Every execution failed and the plan is exhausted.
+                return Err(held_error.unwrap_or(RequestError::NoHostAvailable(failures)));
+            };
+            let failure = match attempt {
+                Ok((envelope, prefix, Response::Result(body))) => {
+                    inner.metrics.record_latency(node, started.elapsed());
+                    return Ok(QueryResult::new(node, &envelope, prefix, body));
+                }
+                Ok((_, _, other)) => {
+                    return Err(RequestError::Invalid(format!(
+                        "{node} answered {:?} to {:?}",
+                        other.opcode(),
+                        out.request.opcode()
+                    )));
+                }
+                Err(Attempt::Server(error)) => {
+                    inner.metrics.record_latency(node, started.elapsed());
+                    inner.metrics.record_node_error(node);
+                    AttemptFailure::Server(node, error)
+                }
+                Err(Attempt::Timeout(after)) => {
+                    inner.metrics.increment(Counter::Timeouts);
+                    AttemptFailure::Timeout(node, after)
+                }
+                Err(Attempt::NotSent(why)) => AttemptFailure::Broken(node, why, false),
+                Err(Attempt::Broken(why)) => AttemptFailure::Broken(node, why, true),
+                Err(Attempt::Fatal(e)) => return Err(e),
+            };
+            let ctx = RetryContext {
+                failure: failure.as_policy_failure(),
+                idempotent: options.idempotent,
+                retries,
+            };
+            retries += 1;
+            match inner.retry.decide(&ctx) {
+                RetryDecision::RetrySameNode => {
+                    inner.metrics.increment(Counter::Retries);
+                    running.push(launch(node));
+                }
+                RetryDecision::TryNextNode => {
+                    failures.push(failure.describe());
+                    if let Some(next) = nodes.next() {
+                        inner.metrics.increment(Counter::Retries);
+                        running.push(launch(next));
+                        newest = next;
+                    }
+                }
+                RetryDecision::ReturnError => {
+                    let error = failure.into_error();
+                    if running.is_empty() {
+                        return Err(error);
+                    }
+                    // A speculative execution still runs and may yet succeed.
+                    held_error.get_or_insert(error);
+                }
+            }
+            if next_speculation.is_none() && may_speculate && !running.is_empty() {
+                next_speculation = speculative
+                    .next_delay(&inner.metrics.node(newest), speculated)
+                    .map(|d| Instant::now() + d);
+            }
+        }
+    }
+
+    /// One attempt on one node; an UNPREPARED answer is healed there (the statement is
+    /// prepared again on that node, then sent once more).
+    async fn attempt(
+        &self,
+        node: SocketAddr,
+        out: &Outgoing<'_>,
+        timeout: Duration,
+    ) -> Result<Answer, Attempt> {
+        match self.send_to(node, out, timeout).await {
+            Err(Attempt::Server(error)) => {
+                let ErrorDetails::Unprepared { id } = &error.details else {
+                    return Err(Attempt::Server(error));
+                };
+                self.inner.metrics.increment(Counter::Reprepares);
+                self.reprepare(node, id, timeout).await?;
+                self.send_to(node, out, timeout).await
+            }
+            other => other,
+        }
+    }
+
+    /// Prepares the statement behind `id` again on `node` (its cache lost it, e.g. after a
+    /// restart).
+    pub(crate) async fn reprepare(
+        &self,
+        node: SocketAddr,
+        id: &Bytes,
+        timeout: Duration,
+    ) -> Result<(), Attempt> {
+        let query = self
+            .inner
+            .prepared
+            .by_id(id)
+            .map(|s| s.query.clone())
+            .ok_or_else(|| {
+                Attempt::Fatal(RequestError::Invalid(
+                    "UNPREPARED for a statement never prepared here".to_owned(),
+                ))
+            })?;
+        let request = Request::Prepare(Prepare::new(query));
+        match self
+            .send_to(node, &Outgoing::plain(&request), timeout)
+            .await?
+        {
+            (_, _, Response::Result(ResultBody::Prepared(_))) => Ok(()),
+            (_, _, other) => Err(Attempt::Fatal(RequestError::Invalid(format!(
+                "re-prepare answered {:?}",
+                other.opcode()
+            )))),
+        }
+    }
+
+    /// One request on one node: a connection from its pool, encode, send, decode.
+    pub(crate) async fn send_to(
+        &self,
+        node: SocketAddr,
+        out: &Outgoing<'_>,
+        timeout: Duration,
+    ) -> Result<Answer, Attempt> {
+        let pool = self
+            .inner
+            .pools
+            .pool(node, &self.identity)
+            .ok_or_else(|| Attempt::NotSent("no pool for this identity".to_owned()))?;
+        let conn: Connection = pool
+            .connection()
+            .ok_or_else(|| Attempt::NotSent(format!("no open connection ({:?})", pool.health())))?;
+        let version = conn.version();
+        let mut body = BytesMut::new();
+        let mut flags = Flags::empty();
+        if let Some(payload) = out.payload {
+            put_request_prefix(&mut body, payload).map_err(|e| Attempt::Fatal(e.into()))?;
+            flags = flags | Flags::CUSTOM_PAYLOAD;
+        }
+        if out.tracing {
+            flags = flags | Flags::TRACING;
+        }
+        out.request
+            .encode(version, &mut body)
+            .map_err(|e| Attempt::Fatal(e.into()))?;
+        let envelope = conn
+            .request(out.request.opcode(), flags, body.freeze(), timeout)
+            .await
+            .map_err(|e| match e {
+                ConnectionError::Timeout { after, .. } => Attempt::Timeout(after),
+                other => Attempt::Broken(other.to_string()),
+            })?;
+        match crate::pool::decode_response(&envelope, version) {
+            Ok((_, Response::Error(error))) => Err(Attempt::Server(Box::new(error))),
+            Ok((prefix, response)) => Ok((envelope, prefix, response)),
+            Err(e) => Err(Attempt::Fatal(e.into())),
+        }
+    }
+}
+
+impl<'a> Outgoing<'a> {
+    /// A request with no tracing and no custom payload.
+    pub(crate) fn plain(request: &'a Request) -> Self {
+        Outgoing {
+            request,
+            tracing: false,
+            payload: None,
+        }
+    }
+}
+
+/// A failed attempt, with the node, as the retry policy and the caller see it.
+pub(crate) enum AttemptFailure {
+    Server(SocketAddr, Box<ErrorResponse>),
+    Timeout(SocketAddr, Duration),
+    Broken(SocketAddr, String, bool),
+    Fatal(RequestError),
+}
+
+impl AttemptFailure {
+    pub(crate) fn from_attempt(node: SocketAddr, attempt: Attempt) -> Self {
+        match attempt {
+            Attempt::Server(e) => AttemptFailure::Server(node, e),
+            Attempt::Timeout(after) => AttemptFailure::Timeout(node, after),
+            Attempt::NotSent(why) => AttemptFailure::Broken(node, why, false),
+            Attempt::Broken(why) => AttemptFailure::Broken(node, why, true),
+            Attempt::Fatal(e) => AttemptFailure::Fatal(e),
+        }
+    }
+
+    fn as_policy_failure(&self) -> Failure<'_> {
+        match self {
+            AttemptFailure::Server(_, e) => Failure::Server(&e.details),
+            AttemptFailure::Timeout(..) => Failure::ClientTimeout,
+            AttemptFailure::Broken(_, _, written) => {
+                Failure::ConnectionBroken { written: *written }
+            }
+            // Never reached: fatal failures return before the policy is asked.
+            AttemptFailure::Fatal(_) => Failure::ConnectionBroken { written: true },
+        }
+    }
+
+    pub(crate) fn describe(&self) -> (SocketAddr, String) {
+        match self {
+            AttemptFailure::Server(node, e) => (
+                *node,
+                format!("error {:#06x}: {}", e.details.code(), e.message),
+            ),
+            AttemptFailure::Timeout(node, after) => (*node, format!("no answer within {after:?}")),
+            AttemptFailure::Broken(node, why, _) => (*node, why.clone()),
+            AttemptFailure::Fatal(e) => (SocketAddr::from(([0, 0, 0, 0], 0)), e.to_string()),
+        }
+    }
+
+    pub(crate) fn into_error(self) -> RequestError {
+        match self {
+            AttemptFailure::Server(node, error) => RequestError::Server { node, error },
+            AttemptFailure::Timeout(_, after) => RequestError::Timeout { after },
+            AttemptFailure::Broken(node, why, _) => {
+                RequestError::NoHostAvailable(vec![(node, why)])
+            }
+            AttemptFailure::Fatal(e) => e,
+        }
+    }
+}
