@@ -259,16 +259,16 @@ impl Connection {
         );
         header.flags = flags;
         let envelope = Envelope::new(header, body);
+        // Until the envelope is queued, nothing can answer on this id: give it back if the
+        // send fails, times out, or this future is dropped (a lost speculative execution).
+        let unsent = AbandonOnDrop {
+            shared: &self.shared,
+            stream: Some(claimed.stream),
+        };
         match tokio::time::timeout_at(deadline, self.shared.outgoing.send(envelope)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => {
-                self.shared.streams.abandon(claimed.stream);
-                return Err(self.closed_error());
-            }
-            Err(_) => {
-                self.shared.streams.abandon(claimed.stream);
-                return Err(timed_out());
-            }
+            Ok(Ok(())) => unsent.disarm(),
+            Ok(Err(_)) => return Err(self.closed_error()),
+            Err(_) => return Err(timed_out()),
         }
         match tokio::time::timeout_at(deadline, claimed.reply).await {
             Ok(Ok(reply)) => reply,
@@ -431,6 +431,27 @@ async fn heartbeat_loop(shared: std::sync::Weak<Shared>, config: ConnectionConfi
                 response.header.opcode
             )),
             Err(e) => shared.close(format!("heartbeat failed: {e}")),
+        }
+    }
+}
+
+/// Gives a claimed stream id back when dropped armed: the request never left.
+struct AbandonOnDrop<'a> {
+    shared: &'a Shared,
+    stream: Option<i16>,
+}
+
+impl AbandonOnDrop<'_> {
+    /// The request was queued: its answer will free the id.
+    fn disarm(mut self) {
+        self.stream = None;
+    }
+}
+
+impl Drop for AbandonOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(stream) = self.stream {
+            self.shared.streams.abandon(stream);
         }
     }
 }

@@ -14,7 +14,7 @@ use super::PreparedStatement;
 #[derive(Debug, Default)]
 pub(crate) struct PreparedCache {
     by_id: DashMap<Bytes, Arc<PreparedStatement>>,
-    by_text: DashMap<String, Arc<PreparedStatement>>,
+    by_text: DashMap<(Option<String>, String), Arc<PreparedStatement>>,
 }
 
 impl PreparedCache {
@@ -22,13 +22,22 @@ impl PreparedCache {
         self.by_id.get(id).map(|s| Arc::clone(&s))
     }
 
-    pub(crate) fn by_text(&self, cql: &str) -> Option<Arc<PreparedStatement>> {
-        self.by_text.get(cql).map(|s| Arc::clone(&s))
+    /// The statement prepared from `cql` in `keyspace` (`None`: without one).
+    pub(crate) fn by_text(
+        &self,
+        keyspace: Option<&str>,
+        cql: &str,
+    ) -> Option<Arc<PreparedStatement>> {
+        self.by_text
+            .get(&(keyspace.map(str::to_owned), cql.to_owned()))
+            .map(|s| Arc::clone(&s))
     }
 
     pub(crate) fn insert(&self, statement: Arc<PreparedStatement>) {
-        self.by_text
-            .insert(statement.query.clone(), Arc::clone(&statement));
+        self.by_text.insert(
+            (statement.prepared_in.clone(), statement.query.clone()),
+            Arc::clone(&statement),
+        );
         self.by_id.insert(statement.id.clone(), statement);
     }
 

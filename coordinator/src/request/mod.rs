@@ -310,10 +310,28 @@ impl Coordinator {
     /// anyway (a restart between two views) answers UNPREPARED, which is healed on the spot —
     /// callers never see it.
     pub async fn prepare(&self, cql: &str) -> Result<Arc<PreparedStatement>, RequestError> {
-        if let Some(statement) = self.inner.prepared.by_text(cql) {
+        self.prepare_statement(None, cql).await
+    }
+
+    /// As [`Coordinator::prepare`], for a text whose unqualified table names are in
+    /// `keyspace` (v5's per-request keyspace: no `USE`, no connection changes keyspace).
+    pub async fn prepare_in(
+        &self,
+        keyspace: &str,
+        cql: &str,
+    ) -> Result<Arc<PreparedStatement>, RequestError> {
+        self.prepare_statement(Some(keyspace), cql).await
+    }
+
+    async fn prepare_statement(
+        &self,
+        keyspace: Option<&str>,
+        cql: &str,
+    ) -> Result<Arc<PreparedStatement>, RequestError> {
+        if let Some(statement) = self.inner.prepared.by_text(keyspace, cql) {
             return Ok(statement);
         }
-        let request = Request::Prepare(Prepare::new(cql));
+        let request = Request::Prepare(prepare_message(keyspace, cql));
         let view = self.inner.cluster.view();
         let nodes: Vec<SocketAddr> = view
             .nodes()
@@ -331,7 +349,7 @@ impl Coordinator {
         for (&node, answer) in nodes.iter().zip(answers) {
             match answer {
                 Ok((_, _, Response::Result(ResultBody::Prepared(p)))) => {
-                    prepared.get_or_insert_with(|| PreparedStatement::new(cql, *p));
+                    prepared.get_or_insert_with(|| PreparedStatement::new(cql, keyspace, *p));
                 }
                 Ok((_, _, other)) => {
                     failures.push((node, format!("unexpected {:?}", other.opcode())))
@@ -480,7 +498,10 @@ impl Coordinator {
         }
         let timeout = self.inner.config.request_timeout;
         for statement in statements {
-            let request = Request::Prepare(Prepare::new(statement.query.clone()));
+            let request = Request::Prepare(prepare_message(
+                statement.prepared_in.as_deref(),
+                &statement.query,
+            ));
             if let Err(e) = self
                 .send_to(node, &Outgoing::plain(&request), timeout)
                 .await
@@ -490,6 +511,14 @@ impl Coordinator {
                 return;
             }
         }
+    }
+}
+
+/// A PREPARE of `cql`, in `keyspace` when given.
+pub(crate) fn prepare_message(keyspace: Option<&str>, cql: &str) -> Prepare {
+    Prepare {
+        query: cql.to_owned(),
+        keyspace: keyspace.map(str::to_owned),
     }
 }
 

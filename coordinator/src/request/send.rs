@@ -10,8 +10,8 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use ringgate_protocol::frame::{Envelope, Flags};
 use ringgate_protocol::message::{
-    CustomPayload, ErrorDetails, ErrorResponse, Prepare, Request, Response, ResponsePrefix,
-    ResultBody, put_request_prefix,
+    CustomPayload, ErrorDetails, ErrorResponse, Request, Response, ResponsePrefix, ResultBody,
+    put_request_prefix,
 };
 use tokio::time::Instant;
 
@@ -236,17 +236,15 @@ impl Coordinator {
         id: &Bytes,
         timeout: Duration,
     ) -> Result<(), Attempt> {
-        let query = self
-            .inner
-            .prepared
-            .by_id(id)
-            .map(|s| s.query.clone())
-            .ok_or_else(|| {
-                Attempt::Fatal(RequestError::Invalid(
-                    "UNPREPARED for a statement never prepared here".to_owned(),
-                ))
-            })?;
-        let request = Request::Prepare(Prepare::new(query));
+        let statement = self.inner.prepared.by_id(id).ok_or_else(|| {
+            Attempt::Fatal(RequestError::Invalid(
+                "UNPREPARED for a statement never prepared here".to_owned(),
+            ))
+        })?;
+        let request = Request::Prepare(super::prepare_message(
+            statement.prepared_in.as_deref(),
+            &statement.query,
+        ));
         match self
             .send_to(node, &Outgoing::plain(&request), timeout)
             .await?

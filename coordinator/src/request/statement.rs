@@ -12,6 +12,9 @@ use super::RequestError;
 pub struct PreparedStatement {
     /// The CQL text.
     pub query: String,
+    /// The keyspace it was prepared in, for a text with unqualified table names (v5's
+    /// per-request keyspace); `None` when prepared without one.
+    pub prepared_in: Option<String>,
     /// The prepared id (equal on every node: derived from keyspace and text).
     pub id: Bytes,
     /// v5: the result metadata id sent back with EXECUTE.
@@ -30,7 +33,7 @@ pub struct PreparedStatement {
 }
 
 impl PreparedStatement {
-    pub(crate) fn new(query: &str, prepared: Prepared) -> Self {
+    pub(crate) fn new(query: &str, prepared_in: Option<&str>, prepared: Prepared) -> Self {
         let markers = prepared.metadata.columns;
         let keyspace = prepared
             .metadata
@@ -39,6 +42,7 @@ impl PreparedStatement {
             .or_else(|| markers.first().map(|m| m.keyspace.clone()));
         PreparedStatement {
             query: query.to_owned(),
+            prepared_in: prepared_in.map(str::to_owned),
             id: prepared.id,
             result_metadata_id: prepared.result_metadata_id,
             keyspace,
@@ -106,6 +110,7 @@ mod tests {
     fn statement(pk_indexes: Vec<u16>) -> PreparedStatement {
         PreparedStatement {
             query: String::new(),
+            prepared_in: None,
             id: Bytes::new(),
             result_metadata_id: None,
             keyspace: Some("ks".into()),

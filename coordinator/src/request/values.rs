@@ -175,6 +175,7 @@ mod tests {
         };
         PreparedStatement {
             query: String::new(),
+            prepared_in: None,
             id: Bytes::new(),
             result_metadata_id: None,
             keyspace: Some("ks".into()),
