@@ -1,0 +1,3 @@
+//! The CQL front end: what drivers connect to.
+
+pub mod system;
