@@ -194,7 +194,12 @@ pub(crate) fn prepared(select: &SystemSelect, id: Bytes, version: ProtocolVersio
         }
         _ => Vec::new(),
     };
-    let pk_indexes = if markers.is_empty() { vec![] } else { vec![0] };
+    // Partition key indexes exist from v4 on.
+    let pk_indexes = if markers.is_empty() || version < ProtocolVersion::V4 {
+        vec![]
+    } else {
+        vec![0]
+    };
     let columns = result_columns(select);
     let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
     let result_metadata_id = (version >= ProtocolVersion::V5).then(|| {

@@ -12,6 +12,9 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
+/// A decoded row: one cell per column, `None` for null.
+type Row = Vec<Option<CqlValue>>;
+
 fn tables() -> SystemTables {
     let mut info = SystemInfo::new(RinggateNode::new(ip("10.0.0.2"), 9042, "dc1", "r1"), "ring");
     info.peers = vec![
@@ -28,7 +31,7 @@ fn tables() -> SystemTables {
 fn decoded(
     answer: Answer,
     version: ProtocolVersion,
-) -> (Vec<(String, ColumnType)>, Vec<Vec<Option<CqlValue>>>) {
+) -> (Vec<(String, ColumnType)>, Vec<Row>) {
     let Answer::Result(result) = answer else {
         panic!("not answered: {answer:?}")
     };
