@@ -332,3 +332,41 @@ async fn a_too_new_version_is_refused_and_the_same_socket_then_speaks_v4() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scylla_rust_driver_connects_with_each_compression() {
+    use scylla::client::session_builder::SessionBuilder;
+    use scylla::frame::Compression;
+
+    let (addr, _) = start(false).await;
+    for compression in [None, Some(Compression::Lz4), Some(Compression::Snappy)] {
+        let session = SessionBuilder::new()
+            .known_node_addr(addr)
+            .compression(compression)
+            .fetch_schema_metadata(false)
+            .build()
+            .await
+            .unwrap_or_else(|e| panic!("{compression:?}: {e}"));
+        let result = session
+            .query_unpaged(
+                "SELECT cluster_name, rpc_address AS address, rpc_port FROM system.local",
+                &[],
+            )
+            .await
+            .unwrap()
+            .into_rows_result()
+            .unwrap();
+        let names: Vec<&str> = result.column_specs().iter().map(|c| c.name()).collect();
+        assert_eq!(names, ["cluster_name", "address", "rpc_port"]);
+        let row: (String, IpAddr, i32) = result.single_row().unwrap();
+        assert_eq!(
+            row,
+            (
+                "ringgate-front".to_owned(),
+                IpAddr::from([127, 0, 0, 1]),
+                i32::from(addr.port())
+            ),
+            "{compression:?}"
+        );
+    }
+}
