@@ -9,6 +9,32 @@
 //! - [`serve`] is the thin tokio shell: one task per client, moving bytes between the socket and
 //!   the session and asking a [`Handler`] to forward requests and an [`Authenticator`] to check
 //!   credentials.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use futures::future::BoxFuture;
+//! use ringgate::protocol::message::{ErrorDetails, ErrorResponse, Response};
+//! use ringgate::server::system::{RinggateNode, SystemInfo, SystemTables};
+//! use ringgate::server::{ForwardRequest, Handler, Reply, ServerConfig, serve};
+//!
+//! struct Refuse;
+//!
+//! impl Handler for Refuse {
+//!     fn request(&self, _request: ForwardRequest) -> BoxFuture<'static, Reply> {
+//!         let error = ErrorResponse::new(ErrorDetails::Invalid, "nothing is served here");
+//!         Box::pin(async move { Reply::Message(Response::Error(error)) })
+//!     }
+//! }
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let me = RinggateNode::new("127.0.0.1".parse()?, 19042, "dc1", "rack1");
+//! let system = Arc::new(SystemTables::new(SystemInfo::new(me, "my-cluster"))?);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:19042").await?;
+//! // Drivers now connect to 127.0.0.1:19042 and see a one-node cluster named my-cluster.
+//! serve(listener, Arc::new(ServerConfig::new(system)), Arc::new(Refuse)).await?;
+//! # Ok(())
+//! # }
+//! ```
 
 mod auth;
 mod config;
