@@ -13,14 +13,17 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
-use ringgate::protocol::Opcode;
-use ringgate::protocol::message::{ErrorDetails, ErrorResponse, Response};
+use ringgate::protocol::frame::{Decoded, Envelope, Flags, FrameCodec, Header};
+use ringgate::protocol::message::{ErrorDetails, ErrorResponse, Request, Response, Startup};
+use ringgate::protocol::{Direction, Opcode, ProtocolVersion};
 use ringgate::server::system::{RinggateNode, SystemInfo, SystemTables};
 use ringgate::server::{
     AuthFailure, Authenticator, Credentials, ForwardRequest, Handler, Identity, Reply,
     ServerConfig, serve,
 };
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// Answers every forwarded request with an error, and records their opcodes.
@@ -369,4 +372,141 @@ async fn scylla_rust_driver_connects_with_each_compression() {
             "{compression:?}"
         );
     }
+}
+
+/// A test-only forwarder: one connection per protocol version to node 1 of the real cluster,
+/// one request at a time. (Ringgate's real forwarding goes through the request API.)
+#[derive(Clone, Default)]
+struct ToNodeOne {
+    backends: Arc<tokio::sync::Mutex<HashMap<u8, Backend>>>,
+}
+
+struct Backend {
+    socket: tokio::net::TcpStream,
+    codec: FrameCodec,
+    received: BytesMut,
+    version: ProtocolVersion,
+}
+
+impl Backend {
+    async fn connect(version: ProtocolVersion) -> Backend {
+        let socket = tokio::net::TcpStream::connect("127.0.0.1:9042")
+            .await
+            .unwrap();
+        let mut backend = Backend {
+            socket,
+            codec: FrameCodec::client(),
+            received: BytesMut::new(),
+            version,
+        };
+        let mut body = BytesMut::new();
+        Request::Startup(Startup::new())
+            .encode(version, &mut body)
+            .unwrap();
+        let (opcode, _, _) = backend
+            .round_trip(Opcode::Startup, Flags::empty(), body.freeze())
+            .await;
+        assert_eq!(opcode, Opcode::Ready);
+        backend.codec.established(version, None).unwrap();
+        backend
+    }
+
+    async fn round_trip(
+        &mut self,
+        opcode: Opcode,
+        flags: Flags,
+        body: Bytes,
+    ) -> (Opcode, Flags, Bytes) {
+        let mut header = Header::new(self.version, Direction::Request, 1, opcode);
+        header.flags = flags;
+        let mut out = BytesMut::new();
+        self.codec
+            .encode(&Envelope::new(header, body), &mut out)
+            .unwrap();
+        self.codec.flush(&mut out).unwrap();
+        self.socket.write_all(&out).await.unwrap();
+        loop {
+            if let Decoded::Ready(envelope) = self.codec.decode(&mut self.received).unwrap() {
+                if envelope.header.stream == 1 {
+                    return (envelope.header.opcode, envelope.header.flags, envelope.body);
+                }
+                continue;
+            }
+            assert!(
+                self.socket.read_buf(&mut self.received).await.unwrap() > 0,
+                "node 1 closed"
+            );
+        }
+    }
+}
+
+impl Handler for ToNodeOne {
+    fn request(&self, request: ForwardRequest) -> BoxFuture<'static, Reply> {
+        let backends = self.backends.clone();
+        Box::pin(async move {
+            let mut backends = backends.lock().await;
+            let number = request.version.number();
+            if !backends.contains_key(&number) {
+                backends.insert(number, Backend::connect(request.version).await);
+            }
+            let backend = backends.get_mut(&number).unwrap();
+            let (opcode, flags, body) = backend
+                .round_trip(request.opcode, request.flags, request.body)
+                .await;
+            Reply::Raw {
+                opcode,
+                flags,
+                body,
+            }
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cqlsh_sees_ringgate_as_the_cluster_and_reads_the_real_schema_through_it() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let system = Arc::new(SystemTables::new(info(port)).unwrap());
+    tokio::spawn(serve(
+        listener,
+        Arc::new(ServerConfig::new(system)),
+        Arc::new(ToNodeOne::default()),
+    ));
+    let out = tokio::task::spawn_blocking(move || {
+        let (python, libs) = python();
+        let cqlsh = python.parent().unwrap().join("cqlsh");
+        Command::new(cqlsh)
+            .env("PYTHONPATH", libs)
+            .env("CQLSH_NO_BUNDLED", "TRUE")
+            .args(["127.0.0.1", &port.to_string(), "--request-timeout", "30", "-e"])
+            .arg(
+                "SELECT cluster_name, rpc_address, rpc_port FROM system.local; \
+                 SELECT count(*) FROM system.peers_v2; \
+                 SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = 'system_auth';",
+            )
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // Ringgate's own row, not node 1's ("ringgate-test", port 9042).
+    let local = stdout
+        .lines()
+        .find(|l| l.contains("ringgate-front"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        local.contains("127.0.0.1") && local.contains(&port.to_string()),
+        "{local}"
+    );
+    assert!(!stdout.contains("ringgate-test"), "{stdout}");
+    // No peers: the replicas behind Ringgate are not listed.
+    assert!(
+        stdout.contains("(1 rows)") && stdout.lines().any(|l| l.trim() == "0"),
+        "{stdout}"
+    );
+    // The real schema, read through the forwarder.
+    assert!(stdout.contains("system_auth"), "{stdout}");
 }

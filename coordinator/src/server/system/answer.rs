@@ -9,7 +9,7 @@ use crate::protocol::message::{
     ColumnSpec, ErrorDetails, ErrorResponse, Prepared, PreparedMetadata, ResultBody, Rows,
     RowsMetadata, TableSpec, Value, Values,
 };
-use crate::protocol::types::{CqlValue, decode_value, encode_cell};
+use crate::protocol::types::{ColumnType, CqlValue, decode_value, encode_cell};
 
 use super::info::Snapshot;
 use super::select::{KeyFilter, SystemSelect};
@@ -41,6 +41,14 @@ fn selected(select: &SystemSelect) -> Vec<(usize, String)> {
 /// The column specs of the result.
 pub(crate) fn result_columns(select: &SystemSelect) -> Vec<ColumnSpec> {
     let spec = table_spec(select);
+    if let Some(name) = &select.count {
+        return vec![ColumnSpec {
+            keyspace: spec.keyspace,
+            table: spec.table,
+            name: name.clone(),
+            typ: ColumnType::Bigint,
+        }];
+    }
     selected(select)
         .into_iter()
         .filter_map(|(index, name)| {
@@ -82,7 +90,7 @@ fn wanted_key(
     match (&select.filter, values) {
         (None, _) => Ok(None),
         (Some(KeyFilter::Literal(text)), _) => match key_type {
-            crate::protocol::types::ColumnType::Inet => text
+            ColumnType::Inet => text
                 .parse()
                 .map(|ip| Some(CqlValue::Inet(ip)))
                 .map_err(|_| invalid(format!("Unable to make inet address from '{text}'"))),
@@ -112,38 +120,50 @@ pub(crate) fn rows(
     version: ProtocolVersion,
 ) -> Result<ResultBody, ErrorResponse> {
     let key = wanted_key(select, values, version)?;
-    let columns = selected(select);
     let limit = select.limit.map_or(usize::MAX, |l| l as usize);
     let encode_error = |e| ErrorResponse::new(ErrorDetails::ServerError, format!("{e}"));
+    let matching = snapshot.rows(select.table).iter().filter(|row| match &key {
+        Some(key) => row.first().and_then(Option::as_ref) == Some(key),
+        None => true,
+    });
     let mut content = BytesMut::new();
     let mut count = 0usize;
-    for row in snapshot.rows(select.table) {
-        if count >= limit {
-            break;
+    let column_count;
+    if select.count.is_some() {
+        let n = i64::try_from(matching.count()).unwrap_or(i64::MAX);
+        if limit > 0 {
+            encode_cell(
+                &ColumnType::Bigint,
+                Some(&CqlValue::Bigint(n)),
+                &mut content,
+            )
+            .map_err(encode_error)?;
+            count = 1;
         }
-        if let Some(key) = &key {
-            if row.first().and_then(Option::as_ref) != Some(key) {
-                continue;
+        column_count = 1;
+    } else {
+        let columns = selected(select);
+        for row in matching.take(limit) {
+            for (index, _) in &columns {
+                let typ = select
+                    .table
+                    .column_type(*index)
+                    .ok_or_else(|| invalid("no such column"))?;
+                let cell = row.get(*index).and_then(Option::as_ref);
+                encode_cell(&typ, cell, &mut content).map_err(encode_error)?;
             }
+            count = count.saturating_add(1);
         }
-        for (index, _) in &columns {
-            let typ = select
-                .table
-                .column_type(*index)
-                .ok_or_else(|| invalid("no such column"))?;
-            let cell = row.get(*index).and_then(Option::as_ref);
-            encode_cell(&typ, cell, &mut content).map_err(encode_error)?;
-        }
-        count = count.saturating_add(1);
+        column_count = columns.len();
     }
     let metadata = if skip_metadata {
         RowsMetadata {
-            column_count: columns.len(),
+            column_count,
             ..RowsMetadata::default()
         }
     } else {
         RowsMetadata {
-            column_count: columns.len(),
+            column_count,
             paging_state: None,
             new_metadata_id: None,
             global_table_spec: Some(table_spec(select)),

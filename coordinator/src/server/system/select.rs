@@ -7,9 +7,10 @@
 //!   [ LIMIT n ] [ ; ]
 //! ```
 //!
-//! An unqualified table name counts only when the statement's keyspace is `system`. Anything
-//! else (functions, `JSON`, `DISTINCT`, other restrictions) is not recognised, and the request
-//! goes to the cluster like any other.
+//! and `SELECT count(*) [AS alias] FROM ...` with the same clauses. An unqualified table name
+//! counts only when the statement's keyspace is `system`. Any other SELECT on these tables
+//! (other functions, `JSON`, `DISTINCT`, other restrictions) is refused with an error rather than
+//! sent to the cluster, whose answer would describe the replicas instead of Ringgate.
 
 use crate::cql::{Literal, Token, tokenize};
 
@@ -30,6 +31,8 @@ pub(crate) struct SystemSelect {
     pub(crate) table: SystemTable,
     /// The selected columns as (column index, name in the result); `None` for `*`.
     pub(crate) columns: Option<Vec<(usize, String)>>,
+    /// `count(*)`: the name of the count column (then `columns` is unused).
+    pub(crate) count: Option<String>,
     pub(crate) filter: Option<KeyFilter>,
     pub(crate) limit: Option<u32>,
 }
@@ -39,6 +42,8 @@ pub(crate) struct SystemSelect {
 pub(crate) enum SelectError {
     /// A selected column the table does not have: Cassandra's InvalidRequest text.
     UndefinedColumn { column: String, table: SystemTable },
+    /// A SELECT on a Ringgate-answered table beyond the supported forms.
+    Unsupported { table: SystemTable },
 }
 
 impl SelectError {
@@ -50,6 +55,11 @@ impl SelectError {
                     table.name()
                 )
             }
+            Self::Unsupported { table } => format!(
+                "Ringgate answers system.{} itself and supports only SELECT of columns (with \
+                 aliases) or count(*), an equality on the partition key and LIMIT",
+                table.name()
+            ),
         }
     }
 }
@@ -76,11 +86,20 @@ pub(crate) fn parse(
         tokens: &tokens,
         at: 0,
     };
+    let unsupported = |tokens: &[Token]| match targeted_table(tokens, keyspace) {
+        Some(table) => Err(SelectError::Unsupported { table }),
+        None => Ok(None),
+    };
     let Some((table, selectors)) = p.head(keyspace) else {
-        return Ok(None);
+        return unsupported(&tokens);
     };
     let Some((filter, limit)) = p.tail(table) else {
-        return Ok(None);
+        return unsupported(&tokens);
+    };
+    let (selectors, count) = match selectors {
+        Selected::Count(name) => (Some(Vec::new()), Some(name)),
+        Selected::All => (None, None),
+        Selected::Columns(list) => (Some(list), None),
     };
     let columns = match selectors {
         None => None,
@@ -98,13 +117,44 @@ pub(crate) fn parse(
     Ok(Some(SystemSelect {
         table,
         columns,
+        count,
         filter,
         limit,
     }))
 }
 
-/// Selected (column, alias) pairs; `None` is `*`.
-type Selectors = Option<Vec<(String, Option<String>)>>;
+/// The Ringgate-answered table a `SELECT ... FROM` names, if any, however the rest reads.
+fn targeted_table(tokens: &[Token], keyspace: Option<&str>) -> Option<SystemTable> {
+    if !matches!(tokens.first(), Some(Token::Word(w)) if w == "select") {
+        return None;
+    }
+    let from = tokens
+        .iter()
+        .position(|t| matches!(t, Token::Word(w) if w == "from"))?;
+    let mut p = Cursor {
+        tokens,
+        at: from.saturating_add(1),
+    };
+    let first = p.identifier()?;
+    let (ks, name) = if p.eat_symbol(".") {
+        (Some(first), p.identifier()?)
+    } else {
+        (keyspace.map(str::to_owned), first)
+    };
+    if ks.as_deref() != Some("system") {
+        return None;
+    }
+    SystemTable::from_name(&name)
+}
+
+/// What a SELECT selects.
+enum Selected {
+    All,
+    /// (column, alias) pairs.
+    Columns(Vec<(String, Option<String>)>),
+    /// `count(*)` or `count(1)`, under this name.
+    Count(String),
+}
 
 struct Cursor<'a> {
     tokens: &'a [Token],
@@ -146,12 +196,14 @@ impl Cursor<'_> {
     }
 
     /// `SELECT selectors FROM table`.
-    fn head(&mut self, keyspace: Option<&str>) -> Option<(SystemTable, Selectors)> {
+    fn head(&mut self, keyspace: Option<&str>) -> Option<(SystemTable, Selected)> {
         if !self.eat_word("select") {
             return None;
         }
         let selectors = if self.eat_symbol("*") {
-            None
+            Selected::All
+        } else if let Some(name) = self.count() {
+            Selected::Count(name)
         } else {
             let mut list = Vec::new();
             loop {
@@ -176,7 +228,7 @@ impl Cursor<'_> {
                     break;
                 }
             }
-            Some(list)
+            Selected::Columns(list)
         };
         if !self.eat_word("from") {
             return None;
@@ -191,6 +243,24 @@ impl Cursor<'_> {
             return None;
         }
         Some((SystemTable::from_name(&name)?, selectors))
+    }
+
+    /// `count(*) [AS alias]` or `count(1) [AS alias]`: the result column's name.
+    fn count(&mut self) -> Option<String> {
+        let start = self.at;
+        let counted = self.eat_word("count")
+            && self.eat_symbol("(")
+            && (self.eat_symbol("*")
+                || matches!(self.next(), Some(Token::Literal(Literal::Integer(n))) if n == "1"))
+            && self.eat_symbol(")");
+        if !counted {
+            self.at = start;
+            return None;
+        }
+        if self.eat_word("as") {
+            return self.identifier();
+        }
+        Some("count".to_owned())
     }
 
     /// `[WHERE key = term] [LIMIT n] [;]` and the end of the statement.
@@ -286,22 +356,49 @@ mod tests {
     }
 
     #[test]
-    fn other_statements_are_not_recognised() {
+    fn other_statements_are_forwarded_or_refused() {
         for text in [
-            "SELECT count(*) FROM system.local",
+            "SELECT * FROM system.size_estimates",
+            "SELECT * FROM system_schema.local",
+            "INSERT INTO system.local (key) VALUES ('x')",
+            "SELECT 'unterminated",
+            "SELECT * FROM ks.peers",
+        ] {
+            assert_eq!(parse(text, None), Ok(None), "{text}");
+        }
+        for text in [
+            "SELECT max(rpc_port) FROM system.local",
             "SELECT JSON * FROM system.local",
             "SELECT DISTINCT key FROM system.local",
             "SELECT * FROM system.local WHERE bootstrapped = 'x'",
             "SELECT * FROM system.local WHERE key = 'local' AND rack = 'r'",
             "SELECT * FROM system.local ALLOW FILTERING",
-            "SELECT * FROM system.size_estimates",
-            "SELECT * FROM system_schema.local",
-            "INSERT INTO system.local (key) VALUES ('x')",
             "SELECT * FROM system.local LIMIT -1",
-            "SELECT 'unterminated",
+            "SELECT count(*), key FROM system.local",
         ] {
-            assert_eq!(parse(text, None), Ok(None), "{text}");
+            assert_eq!(
+                parse(text, None),
+                Err(SelectError::Unsupported {
+                    table: SystemTable::Local
+                }),
+                "{text}"
+            );
         }
+    }
+
+    #[test]
+    fn count() {
+        let s = ok("SELECT count(*) FROM system.peers_v2 WHERE peer = ?");
+        assert_eq!(
+            (s.count.as_deref(), s.table),
+            (Some("count"), SystemTable::PeersV2)
+        );
+        assert_eq!(
+            ok("select COUNT(1) as n from system.peers")
+                .count
+                .as_deref(),
+            Some("n")
+        );
     }
 
     #[test]

@@ -28,10 +28,7 @@ fn tables() -> SystemTables {
 
 /// Encodes the result as a RESULT body in `version`, decodes it back, and returns the column
 /// names, types and decoded rows.
-fn decoded(
-    answer: Answer,
-    version: ProtocolVersion,
-) -> (Vec<(String, ColumnType)>, Vec<Row>) {
+fn decoded(answer: Answer, version: ProtocolVersion) -> (Vec<(String, ColumnType)>, Vec<Row>) {
     let Answer::Result(result) = answer else {
         panic!("not answered: {answer:?}")
     };
@@ -314,4 +311,47 @@ fn invalid_info_is_refused() {
         SystemTables::new(info),
         Err(SystemInfoError::TokensPerNode(0))
     ));
+}
+
+#[test]
+fn count_and_unsupported_forms() {
+    let t = tables();
+    let v = ProtocolVersion::V4;
+    let (columns, rows) = decoded(
+        t.query(
+            "SELECT count(*) FROM system.peers_v2",
+            None,
+            &no_values(),
+            v,
+        ),
+        v,
+    );
+    assert_eq!(columns, vec![("count".to_owned(), ColumnType::Bigint)]);
+    assert_eq!(rows, vec![vec![Some(CqlValue::Bigint(2))]]);
+    let (_, rows) = decoded(
+        t.query(
+            "SELECT count(*) AS n FROM system.peers WHERE peer = '10.0.0.3'",
+            None,
+            &no_values(),
+            v,
+        ),
+        v,
+    );
+    assert_eq!(rows, vec![vec![Some(CqlValue::Bigint(1))]]);
+    // Never forwarded: the cluster would describe its replicas.
+    let Answer::Error(e) = t.query(
+        "SELECT max(rpc_port) FROM system.local",
+        None,
+        &no_values(),
+        v,
+    ) else {
+        panic!()
+    };
+    assert_eq!(e.details, ErrorDetails::Invalid);
+    assert!(
+        e.message
+            .starts_with("Ringgate answers system.local itself"),
+        "{}",
+        e.message
+    );
 }
