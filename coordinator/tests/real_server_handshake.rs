@@ -6,6 +6,7 @@
 //! connection's system-table reads, the pool's connections).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -446,10 +447,10 @@ impl Handler for ToNodeOne {
         Box::pin(async move {
             let mut backends = backends.lock().await;
             let number = request.version.number();
-            if !backends.contains_key(&number) {
-                backends.insert(number, Backend::connect(request.version).await);
-            }
-            let backend = backends.get_mut(&number).unwrap();
+            let backend = match backends.entry(number) {
+                Entry::Occupied(entry) => entry.into_mut(),
+                Entry::Vacant(entry) => entry.insert(Backend::connect(request.version).await),
+            };
             let (opcode, flags, body) = backend
                 .round_trip(request.opcode, request.flags, request.body)
                 .await;
