@@ -511,3 +511,40 @@ async fn cqlsh_sees_ringgate_as_the_cluster_and_reads_the_real_schema_through_it
     // The real schema, read through the forwarder.
     assert!(stdout.contains("system_auth"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_limit_are_closed_and_dropping_serve_ends_them_all() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let system = Arc::new(SystemTables::new(info(addr.port())).unwrap());
+    let mut config = ServerConfig::new(system);
+    config.max_connections = 1;
+    let server = tokio::spawn(serve(
+        listener,
+        Arc::new(config),
+        Arc::new(NothingServed::default()),
+    ));
+    let options = [4u8, 0, 0, 1, 5, 0, 0, 0, 0];
+    let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
+    first.write_all(&options).await.unwrap();
+    let mut header = [0u8; 9];
+    first.read_exact(&mut header).await.unwrap();
+    assert_eq!(header[4], Opcode::Supported as u8);
+    let mut body = vec![0u8; u32::from_be_bytes(header[5..9].try_into().unwrap()) as usize];
+    first.read_exact(&mut body).await.unwrap();
+    // The second client is closed at once.
+    let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = second.write_all(&options).await;
+    let mut buf = [0u8; 9];
+    let read = tokio::time::timeout(Duration::from_secs(10), second.read(&mut buf))
+        .await
+        .unwrap();
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    // Stopping the server ends the first connection too.
+    server.abort();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), first.read_to_end(&mut rest))
+        .await
+        .expect("the connection ends");
+    assert!(rest.is_empty(), "{read:?} {rest:?}");
+}

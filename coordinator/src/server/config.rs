@@ -11,6 +11,9 @@ pub const DEFAULT_MAX_BODY_LEN: usize = 16 * 1024 * 1024;
 /// Default bound on requests a client may have waiting on one connection.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 2048;
 
+/// Default bound on client connections a node serves at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
 /// How a Ringgate node serves its clients; shared by every session.
 #[derive(Clone)]
 pub struct ServerConfig {
@@ -24,17 +27,20 @@ pub struct ServerConfig {
     pub max_body_len: usize,
     /// The most forwarded requests a connection may have waiting; more get OVERLOADED.
     pub max_in_flight: usize,
+    /// The most clients served at once; connections past it are closed as soon as accepted.
+    pub max_connections: usize,
 }
 
 impl ServerConfig {
     /// A configuration with the defaults: no authentication, 16 MiB bodies, 2048 requests in
-    /// flight per connection.
+    /// flight per connection, 10,000 connections.
     pub fn new(system: Arc<SystemTables>) -> Self {
         ServerConfig {
             system,
             authenticator: None,
             max_body_len: DEFAULT_MAX_BODY_LEN,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 
@@ -59,6 +65,7 @@ impl std::fmt::Debug for ServerConfig {
             )
             .field("max_body_len", &self.max_body_len)
             .field("max_in_flight", &self.max_in_flight)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }

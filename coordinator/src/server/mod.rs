@@ -49,7 +49,9 @@ pub mod system;
 pub use auth::{
     AuthFailure, Authenticator, Credentials, Identity, PASSWORD_AUTHENTICATOR, parse_sasl_plain,
 };
-pub use config::{DEFAULT_MAX_BODY_LEN, DEFAULT_MAX_IN_FLIGHT, ServerConfig};
+pub use config::{
+    DEFAULT_MAX_BODY_LEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_IN_FLIGHT, ServerConfig,
+};
 pub use event::{ForwardRequest, Reply, SessionEvent};
 pub use refusal::{SUPPORTED_VERSIONS, message as unsupported_version_message};
 pub use session::ServerSession;

@@ -11,7 +11,8 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::broadcast;
+use tokio::sync::{Semaphore, broadcast};
+use tokio::task::JoinSet;
 
 use crate::protocol::message::Event;
 
@@ -36,28 +37,40 @@ pub trait Handler: Send + Sync + 'static {
 /// Read buffer reserved before each read.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// Accepts clients on `listener` until it fails, serving each on its own task.
+/// Accepts clients on `listener` until it fails, serving each on its own task. The connection
+/// tasks belong to this future: dropping it (on shutdown, say) ends every connection.
 pub async fn serve<H: Handler>(
     listener: TcpListener,
     config: Arc<ServerConfig>,
     handler: Arc<H>,
 ) -> io::Result<()> {
+    let mut connections = JoinSet::new();
+    let permits = Arc::new(Semaphore::new(config.max_connections));
     loop {
-        match listener.accept().await {
-            Ok((socket, peer)) => {
-                let (config, handler) = (config.clone(), handler.clone());
-                tokio::spawn(async move {
-                    if let Err(e) = connection(socket, config, handler).await {
-                        tracing::debug!(%peer, error = %e, "client connection ended");
-                    }
-                });
-            }
-            // Out of file descriptors or a connection reset before accept: keep serving.
-            Err(e) if is_transient(&e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => return Err(e),
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    let Ok(permit) = permits.clone().try_acquire_owned() else {
+                        tracing::warn!(%peer, limit = config.max_connections, "too many clients");
+                        drop(socket);
+                        continue;
+                    };
+                    let (config, handler) = (config.clone(), handler.clone());
+                    connections.spawn(async move {
+                        if let Err(e) = connection(socket, config, handler).await {
+                            tracing::debug!(%peer, error = %e, "client connection ended");
+                        }
+                        drop(permit);
+                    });
+                }
+                // Out of file descriptors or a connection reset before accept: keep serving.
+                Err(e) if is_transient(&e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e),
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
 }
