@@ -17,7 +17,10 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use ringgate::protocol::frame::{Decoded, Envelope, Flags, FrameCodec, Header};
-use ringgate::protocol::message::{ErrorDetails, ErrorResponse, Request, Response, Startup};
+use ringgate::protocol::message::{
+    ErrorDetails, ErrorResponse, Event, EventType, Register, Request, Response, Startup,
+    StatusChangeType,
+};
 use ringgate::protocol::{Direction, Opcode, ProtocolVersion};
 use ringgate::server::system::{RinggateNode, SystemInfo, SystemTables};
 use ringgate::server::{
@@ -26,11 +29,13 @@ use ringgate::server::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tokio::sync::broadcast;
 
 /// Answers every forwarded request with an error, and records their opcodes.
 #[derive(Default)]
 struct NothingServed {
     seen: Mutex<Vec<Opcode>>,
+    events: Option<broadcast::Sender<Event>>,
 }
 
 impl Handler for NothingServed {
@@ -41,6 +46,10 @@ impl Handler for NothingServed {
             .push(request.opcode);
         let error = ErrorResponse::new(ErrorDetails::Invalid, "not served by this test");
         Box::pin(async move { Reply::Message(Response::Error(error)) })
+    }
+
+    fn events(&self) -> Option<broadcast::Receiver<Event>> {
+        self.events.as_ref().map(broadcast::Sender::subscribe)
     }
 }
 
@@ -547,4 +556,74 @@ async fn connections_past_the_limit_are_closed_and_dropping_serve_ends_them_all(
         .await
         .expect("the connection ends");
     assert!(rest.is_empty(), "{read:?} {rest:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registered_clients_get_the_handlers_events_on_stream_minus_one() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let system = Arc::new(SystemTables::new(info(addr.port())).unwrap());
+    let (events, _) = broadcast::channel(16);
+    let handler = Arc::new(NothingServed {
+        seen: Mutex::default(),
+        events: Some(events.clone()),
+    });
+    tokio::spawn(serve(
+        listener,
+        Arc::new(ServerConfig::new(system)),
+        handler,
+    ));
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut codec = FrameCodec::client();
+    let mut received = BytesMut::new();
+    let v4 = ProtocolVersion::V4;
+    for (stream, request) in [
+        (1, Request::Startup(Startup::new())),
+        (
+            2,
+            Request::Register(Register {
+                events: vec![EventType::StatusChange],
+            }),
+        ),
+    ] {
+        let mut body = BytesMut::new();
+        request.encode(v4, &mut body).unwrap();
+        let header = Header::new(v4, Direction::Request, stream, request.opcode());
+        let mut out = BytesMut::new();
+        Envelope::new(header, body.freeze())
+            .encode(&mut out)
+            .unwrap();
+        socket.write_all(&out).await.unwrap();
+        let envelope = loop {
+            if let Decoded::Ready(envelope) = codec.decode(&mut received).unwrap() {
+                break envelope;
+            }
+            assert!(socket.read_buf(&mut received).await.unwrap() > 0);
+        };
+        assert_eq!(
+            (envelope.header.stream, envelope.header.opcode),
+            (stream, Opcode::Ready)
+        );
+    }
+    let event = Event::StatusChange {
+        change: StatusChangeType::Down,
+        node: SocketAddr::from(([127, 0, 0, 1], addr.port())),
+    };
+    // The connection task subscribes when it starts; it has by now (it answered REGISTER).
+    events.send(event.clone()).unwrap();
+    let envelope = loop {
+        if let Decoded::Ready(envelope) = codec.decode(&mut received).unwrap() {
+            break envelope;
+        }
+        let read = tokio::time::timeout(Duration::from_secs(10), socket.read_buf(&mut received));
+        assert!(read.await.unwrap().unwrap() > 0);
+    };
+    assert_eq!(
+        (envelope.header.stream, envelope.header.opcode),
+        (-1, Opcode::Event)
+    );
+    assert_eq!(
+        Response::decode(Opcode::Event, &envelope.body, v4).unwrap(),
+        Response::Event(event)
+    );
 }
