@@ -115,6 +115,8 @@ fn python() -> (PathBuf, PathBuf) {
     let python = venv.join("bin/python");
     let libs = venv.parent().unwrap().join("pylibs-lz4");
     if !libs.join("lz4").exists() {
+        // Tests run in parallel processes: install aside, then move into place in one step.
+        let staging = libs.with_extension(format!("staging-{}", std::process::id()));
         let status = Command::new(venv.join("bin/pip"))
             .args([
                 "install",
@@ -122,11 +124,16 @@ fn python() -> (PathBuf, PathBuf) {
                 "--disable-pip-version-check",
                 "--target",
             ])
-            .arg(&libs)
+            .arg(&staging)
             .arg("lz4==4.3.3")
             .status()
             .unwrap();
         assert!(status.success(), "pip install lz4");
+        if std::fs::rename(&staging, &libs).is_err() {
+            // Another test process got there first.
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        assert!(libs.join("lz4").exists());
     }
     (python, libs)
 }
