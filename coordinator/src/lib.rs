@@ -13,6 +13,8 @@
 //! - [`plan`]: which nodes a request tries, in which order, and what a failure leads to.
 //! - [`health`]: keeps the view's node states and the pools in step.
 //! - [`metrics`]: per-node latency histograms and request counters.
+//! - [`server`]: the CQL front end drivers connect to: a sans-IO session per client
+//!   (handshake, authentication, Ringgate's own `system.local`/`peers`) and a thin tokio shell.
 //! - [`cql`]: CQL text — a lexer and the statement classifier used to route plain queries.
 //!
 //! ```no_run
@@ -43,6 +45,7 @@ pub mod metrics;
 pub mod plan;
 pub mod pool;
 pub mod request;
+pub mod server;
 
 pub use ringgate_protocol as protocol;
 pub use ringgate_routing as routing;

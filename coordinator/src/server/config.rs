@@ -1,0 +1,71 @@
+//! [`ServerConfig`]: limits, authentication and the system tables of a Ringgate front end.
+
+use std::sync::Arc;
+
+use super::auth::Authenticator;
+use super::system::SystemTables;
+
+/// Cassandra's default `native_transport_max_frame_size`: 16 MiB.
+pub const DEFAULT_MAX_BODY_LEN: usize = 16 * 1024 * 1024;
+
+/// Default bound on requests a client may have waiting on one connection.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 2048;
+
+/// Default bound on client connections a node serves at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// How a Ringgate node serves its clients; shared by every session.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// The system tables this node answers.
+    pub system: Arc<SystemTables>,
+    /// `None`: clients need no credentials. Otherwise STARTUP is answered with AUTHENTICATE and
+    /// no request is served before this authenticator accepts the client.
+    pub authenticator: Option<Arc<dyn Authenticator>>,
+    /// The largest envelope body accepted (after decompression), in bytes. Larger ones get a
+    /// protocol error and are skipped without being buffered.
+    pub max_body_len: usize,
+    /// The most forwarded requests a connection may have waiting; more get OVERLOADED.
+    pub max_in_flight: usize,
+    /// The most clients served at once; connections past it are closed as soon as accepted.
+    pub max_connections: usize,
+}
+
+impl ServerConfig {
+    /// A configuration with the defaults: no authentication, 16 MiB bodies, 2048 requests in
+    /// flight per connection, 10,000 connections.
+    pub fn new(system: Arc<SystemTables>) -> Self {
+        ServerConfig {
+            system,
+            authenticator: None,
+            max_body_len: DEFAULT_MAX_BODY_LEN,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+
+    /// The same configuration, requiring clients to authenticate with `authenticator`.
+    #[must_use]
+    pub fn with_authenticator(mut self, authenticator: Arc<dyn Authenticator>) -> Self {
+        self.authenticator = Some(authenticator);
+        self
+    }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("system", &self.system)
+            .field(
+                "authenticator",
+                &self
+                    .authenticator
+                    .as_ref()
+                    .map(|a| a.class_name().to_owned()),
+            )
+            .field("max_body_len", &self.max_body_len)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}

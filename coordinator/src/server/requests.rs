@@ -1,0 +1,144 @@
+//! The session's requests once it is ready: REGISTER, system-table statements answered here,
+//! and everything else handed to the shell to forward.
+
+use bytes::Bytes;
+
+use crate::protocol::frame::{Flags, Header};
+use crate::protocol::message::ErrorDetails;
+use crate::protocol::message::{
+    Execute, Prepare, Query, Register, Response, Values, fast, split_request_body,
+};
+use crate::protocol::{Opcode, ProtocolVersion};
+
+use super::event::{ForwardRequest, SessionEvent};
+use super::handshake::opcode_name;
+use super::session::ServerSession;
+use super::system::{Answer, might_be_system_select};
+
+impl ServerSession {
+    /// Handles a request on a ready connection.
+    pub(crate) fn on_request(&mut self, header: Header, body: Bytes) {
+        let stream = header.stream;
+        let version = self.version.unwrap_or(ProtocolVersion::V5);
+        let message = match split_request_body(&body, header.flags.contains(Flags::CUSTOM_PAYLOAD))
+        {
+            Ok((_, message)) => message,
+            Err(e) => {
+                return self.protocol_error(
+                    stream,
+                    format!("Invalid {} message: {e}", opcode_name(header.opcode)),
+                );
+            }
+        };
+        let answer = match header.opcode {
+            Opcode::Register => return self.on_register(stream, &message),
+            Opcode::Query => self.system_query(&message, version),
+            Opcode::Prepare => self.system_prepare(&message, version),
+            Opcode::Execute => self.system_execute(&message, version),
+            _ => Ok(Answer::Forward),
+        };
+        match answer {
+            Ok(Answer::Forward) => self.forward(header, body),
+            Ok(Answer::Result(result)) => self.send(stream, &Response::Result(result)),
+            Ok(Answer::Error(error)) => self.send(stream, &Response::Error(error)),
+            Err(e) => self.protocol_error(
+                stream,
+                format!("Invalid {} message: {e}", opcode_name(header.opcode)),
+            ),
+        }
+    }
+
+    fn on_register(&mut self, stream: i16, message: &Bytes) {
+        match Register::decode(message) {
+            Ok(register) => {
+                for event in register.events {
+                    if !self.registered.contains(&event) {
+                        self.registered.push(event);
+                    }
+                }
+                self.send(stream, &Response::Ready);
+                self.events
+                    .push_back(SessionEvent::Registered(self.registered.clone()));
+            }
+            Err(e) => self.protocol_error(stream, format!("Invalid REGISTER message: {e}")),
+        }
+    }
+
+    fn system_query(
+        &self,
+        message: &Bytes,
+        version: ProtocolVersion,
+    ) -> Result<Answer, crate::protocol::primitives::DecodeError> {
+        let text = fast::query(message, version)?.query;
+        if !might_be_system_select(text) {
+            return Ok(Answer::Forward);
+        }
+        let query = Query::decode(message, version)?;
+        let keyspace = query
+            .params
+            .keyspace
+            .as_deref()
+            .or(self.keyspace.as_deref());
+        Ok(self
+            .config
+            .system
+            .query(&query.query, keyspace, &query.params.values, version))
+    }
+
+    fn system_prepare(
+        &self,
+        message: &Bytes,
+        version: ProtocolVersion,
+    ) -> Result<Answer, crate::protocol::primitives::DecodeError> {
+        let prepare = Prepare::decode(message, version)?;
+        if !might_be_system_select(&prepare.query) {
+            return Ok(Answer::Forward);
+        }
+        let keyspace = prepare.keyspace.as_deref().or(self.keyspace.as_deref());
+        Ok(self
+            .config
+            .system
+            .prepare(&prepare.query, keyspace, version))
+    }
+
+    fn system_execute(
+        &self,
+        message: &Bytes,
+        version: ProtocolVersion,
+    ) -> Result<Answer, crate::protocol::primitives::DecodeError> {
+        let id = fast::execute(message, version)?.id;
+        if !self.config.system.is_prepared(id) {
+            return Ok(Answer::Forward);
+        }
+        let execute = Execute::decode(message, version)?;
+        let values: &Values = &execute.params.values;
+        Ok(self
+            .config
+            .system
+            .execute(&execute.id, values, execute.params.skip_metadata, version))
+    }
+
+    /// Hands a request to the shell, unless the connection has too many waiting.
+    fn forward(&mut self, header: Header, body: Bytes) {
+        if self.in_flight >= self.config.max_in_flight {
+            return self.error(
+                header.stream,
+                ErrorDetails::Overloaded,
+                format!(
+                    "Too many requests in flight on this connection (limit {})",
+                    self.config.max_in_flight
+                ),
+            );
+        }
+        self.in_flight = self.in_flight.saturating_add(1);
+        self.events.push_back(SessionEvent::Request(ForwardRequest {
+            stream: header.stream,
+            version: header.version,
+            opcode: header.opcode,
+            flags: header.flags.without(Flags::COMPRESSION),
+            body,
+            keyspace: self.keyspace.clone(),
+            identity: self.identity.clone(),
+        }));
+    }
+}

@@ -1,0 +1,159 @@
+//! Requests on a ready connection: system tables, forwarding, USE, REGISTER, limits.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use super::*;
+use crate::protocol::Opcode;
+use crate::protocol::frame::{Compression, Flags};
+use crate::protocol::message::{
+    Consistency, ErrorDetails, Event, EventType, Execute, Prepare, QueryParameters, Register,
+    Request, Response, ResultBody, StatusChangeType,
+};
+use crate::protocol::types::CqlValue;
+
+#[test]
+fn prepared_system_statements_execute_on_another_connection() {
+    let tables = system();
+    let config = Arc::new(ServerConfig::new(tables));
+    for version in [V3, V4, V5] {
+        let mut one = ServerSession::new(config.clone());
+        let mut client = Client::new(version);
+        client.handshake(&mut one, None);
+        client.one(&mut one);
+        client.established(None);
+        let text = "SELECT rpc_address AS a, tokens FROM system.local WHERE key = ?";
+        client.send(&mut one, 1, &Request::Prepare(Prepare::new(text)));
+        let response = client.one(&mut one).1;
+        let Response::Result(ResultBody::Prepared(prepared)) = response else {
+            panic!("{response:?}")
+        };
+        let mut other = ServerSession::new(config.clone());
+        let mut client = Client::new(version);
+        client.handshake(&mut other, None);
+        client.one(&mut other);
+        client.established(None);
+        let params = QueryParameters::new(Consistency::One).with_values(vec![
+            crate::protocol::message::Value::Bytes(Bytes::from_static(b"local")),
+        ]);
+        let execute = Execute::new(
+            prepared.id.clone(),
+            prepared.result_metadata_id.clone(),
+            params,
+        );
+        client.send(&mut other, 2, &Request::Execute(execute));
+        let (names, rows) = rows_of(client.one(&mut other).1, version);
+        assert_eq!(names, ["a", "tokens"]);
+        assert_eq!(
+            rows[0][0],
+            Some(CqlValue::Inet("127.0.0.9".parse().unwrap()))
+        );
+        // An unknown id goes to the shell (the cluster answers UNPREPARED or runs it).
+        let params = QueryParameters::new(Consistency::One);
+        let md = (version == V5).then(|| Bytes::from_static(b"m"));
+        client.send(
+            &mut other,
+            3,
+            &Request::Execute(Execute::new(Bytes::from_static(b"other"), md, params)),
+        );
+        assert!(
+            matches!(other.poll_event(), Some(SessionEvent::Request(r)) if r.opcode == Opcode::Execute)
+        );
+    }
+}
+
+#[test]
+fn use_is_tracked_and_unqualified_system_tables_are_answered() {
+    let (mut client, mut s) = Client::ready(V4, None);
+    client.send(&mut s, 1, &query("USE system"));
+    let Some(SessionEvent::Request(request)) = s.poll_event() else {
+        panic!()
+    };
+    assert_eq!(request.keyspace, None);
+    let mut body = BytesMut::new();
+    // A reply with a warning prefix in front of the Set_keyspace result.
+    crate::protocol::primitives::put_string_list(&mut body, &["careful".to_owned()]).unwrap();
+    Response::Result(ResultBody::SetKeyspace("system".into()))
+        .encode(V4, &mut body)
+        .unwrap();
+    s.reply(
+        1,
+        Reply::Raw {
+            opcode: Opcode::Result,
+            flags: Flags::WARNING,
+            body: body.freeze(),
+        },
+    );
+    client.responses(&mut s);
+    assert_eq!(s.keyspace(), Some("system"));
+    client.send(&mut s, 2, &query("SELECT peer FROM peers"));
+    let (names, rows) = rows_of(client.one(&mut s).1, V4);
+    assert_eq!((names.len(), rows.len()), (1, 0));
+    client.send(&mut s, 3, &query("SELECT x FROM ks.t"));
+    let Some(SessionEvent::Request(request)) = s.poll_event() else {
+        panic!()
+    };
+    assert_eq!(request.keyspace.as_deref(), Some("system"));
+    client.send(&mut s, 4, &query("SELECT bogus FROM system.local"));
+    let e = error_of(client.one(&mut s).1);
+    assert_eq!(
+        (e.details, e.message.as_str()),
+        (
+            ErrorDetails::Invalid,
+            "Undefined column name bogus in table system.local"
+        )
+    );
+}
+
+#[test]
+fn register_then_events_are_pushed_on_stream_minus_one() {
+    let (mut client, mut s) = Client::ready(V5, Some(Compression::Lz4));
+    let event = Event::StatusChange {
+        change: StatusChangeType::Up,
+        node: "127.0.0.9:9042".parse().unwrap(),
+    };
+    assert!(!s.push_event(&event), "not registered yet");
+    client.send(
+        &mut s,
+        1,
+        &Request::Register(Register {
+            events: vec![EventType::StatusChange, EventType::SchemaChange],
+        }),
+    );
+    assert_eq!(client.one(&mut s).1, Response::Ready);
+    assert_eq!(
+        s.poll_event(),
+        Some(SessionEvent::Registered(vec![
+            EventType::StatusChange,
+            EventType::SchemaChange
+        ]))
+    );
+    assert!(s.push_event(&event));
+    let (header, response) = client.one(&mut s);
+    assert_eq!((header.stream, response), (-1, Response::Event(event)));
+    let topology = Event::TopologyChange {
+        change: crate::protocol::message::TopologyChangeType::NewNode,
+        node: "127.0.0.9:9042".parse().unwrap(),
+    };
+    assert!(!s.push_event(&topology));
+}
+
+#[test]
+fn too_many_in_flight_is_overloaded() {
+    let mut config = ServerConfig::new(system());
+    config.max_in_flight = 2;
+    let mut s = ServerSession::new(Arc::new(config));
+    let mut client = Client::new(V4);
+    client.handshake(&mut s, None);
+    client.one(&mut s);
+    for stream in 1..=3 {
+        client.send(&mut s, stream, &query("SELECT * FROM ks.t"));
+    }
+    let e = error_of(client.one(&mut s).1);
+    assert_eq!(e.details, ErrorDetails::Overloaded);
+    assert_eq!(s.in_flight(), 2);
+    s.reply(1, Reply::Message(Response::Result(ResultBody::Void)));
+    client.send(&mut s, 4, &query("SELECT * FROM ks.t"));
+    assert_eq!(s.in_flight(), 2);
+}
