@@ -100,9 +100,8 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The venv's python, with the `lz4` module (which the driver needs for LZ4 and the venv
-/// lacks) installed once into a side directory put on `PYTHONPATH`.
-fn python() -> (PathBuf, PathBuf) {
+/// The venv's python (with the `lz4` module the driver needs for LZ4).
+fn python() -> PathBuf {
     let out = Command::new(repo_root().join("scripts/python-env"))
         .output()
         .expect("scripts/python-env runs");
@@ -111,31 +110,7 @@ fn python() -> (PathBuf, PathBuf) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let venv = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-    let python = venv.join("bin/python");
-    let libs = venv.parent().unwrap().join("pylibs-lz4");
-    if !libs.join("lz4").exists() {
-        // Tests run in parallel processes: install aside, then move into place in one step.
-        let staging = libs.with_extension(format!("staging-{}", std::process::id()));
-        let status = Command::new(venv.join("bin/pip"))
-            .args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--target",
-            ])
-            .arg(&staging)
-            .arg("lz4==4.3.3")
-            .status()
-            .unwrap();
-        assert!(status.success(), "pip install lz4");
-        if std::fs::rename(&staging, &libs).is_err() {
-            // Another test process got there first.
-            let _ = std::fs::remove_dir_all(&staging);
-        }
-        assert!(libs.join("lz4").exists());
-    }
-    (python, libs)
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("bin/python")
 }
 
 const SCRIPT: &str = r#"
@@ -182,9 +157,8 @@ for case in sys.argv[2:]:
 /// Runs the driver over `cases` (`version:compression:user/password`) against `port`;
 /// returns each case's fields.
 fn run_driver(port: u16, cases: &[&str]) -> HashMap<String, HashMap<String, String>> {
-    let (python, libs) = python();
+    let python = python();
     let out = Command::new(python)
-        .env("PYTHONPATH", libs)
         .arg("-c")
         .arg(SCRIPT)
         .arg(port.to_string())
@@ -490,11 +464,10 @@ async fn cqlsh_sees_ringgate_as_the_cluster_and_reads_the_real_schema_through_it
         Arc::new(ToNodeOne::default()),
     ));
     let out = tokio::task::spawn_blocking(move || {
-        let (python, libs) = python();
+        let python = python();
         let cqlsh = python.parent().unwrap().join("cqlsh");
         Command::new(cqlsh)
-            .env("PYTHONPATH", libs)
-            .env("CQLSH_NO_BUNDLED", "TRUE")
+                .env("CQLSH_NO_BUNDLED", "TRUE")
             .args(["127.0.0.1", &port.to_string(), "--request-timeout", "30", "-e"])
             .arg(
                 "SELECT cluster_name, rpc_address, rpc_port FROM system.local; \
