@@ -41,6 +41,10 @@ pub enum RequestError {
     /// A node's answer could not be decoded.
     #[error("undecodable answer: {0}")]
     Decode(#[from] DecodeError),
+    /// An EXECUTE or BATCH (forwarded from a client) names a prepared id this coordinator
+    /// never prepared: the client must prepare the statement again.
+    #[error("unknown prepared statement id {0:02x?}")]
+    UnknownPrepared(bytes::Bytes),
     /// Joining or following the cluster failed.
     #[error(transparent)]
     Cluster(#[from] ClusterError),

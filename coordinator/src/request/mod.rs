@@ -11,6 +11,7 @@
 mod batch;
 mod cache;
 mod error;
+mod forward;
 mod paging;
 mod result;
 mod send;
@@ -30,6 +31,7 @@ use ringgate_routing::murmur3_token;
 
 pub use batch::{Batch, BatchType};
 pub use error::RequestError;
+pub use forward::{ForwardContext, Forwarded};
 pub use paging::{DEFAULT_PAGE_SIZE, Statement};
 pub use result::{QueryResult, Row};
 pub use statement::PreparedStatement;
@@ -287,6 +289,15 @@ impl Coordinator {
                 is_conditional(cql),
             )
             .await?;
+        self.after_schema_change(&result).await?;
+        Ok(result)
+    }
+
+    /// After a schema change, waits (as configured) until the nodes agree on the new schema.
+    pub(crate) async fn after_schema_change(
+        &self,
+        result: &QueryResult,
+    ) -> Result<(), RequestError> {
         if let ResultBody::SchemaChange(_) = &result.body
             && let Some(t) = self.inner.config.schema_agreement_timeout
         {
@@ -301,7 +312,12 @@ impl Coordinator {
                 .wait_for_schema_agreement_on(conn.as_ref(), t)
                 .await?;
         }
-        Ok(result)
+        Ok(())
+    }
+
+    /// The statement this coordinator prepared under `id`.
+    pub(crate) fn cached_statement(&self, id: &bytes::Bytes) -> Option<Arc<PreparedStatement>> {
+        self.inner.prepared.by_id(id)
     }
 
     /// Prepares `cql` on every up node, so that a request routed to any of them finds it.
@@ -323,7 +339,7 @@ impl Coordinator {
         self.prepare_statement(Some(keyspace), cql).await
     }
 
-    async fn prepare_statement(
+    pub(crate) async fn prepare_statement(
         &self,
         keyspace: Option<&str>,
         cql: &str,

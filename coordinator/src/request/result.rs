@@ -27,6 +27,9 @@ pub struct QueryResult {
     pub raw: Bytes,
     /// The protocol version it came in.
     pub version: ringgate_protocol::ProtocolVersion,
+    /// The RESULT envelope's flags (tracing, warning, custom payload: what `raw` starts
+    /// with), compression cleared.
+    pub flags: ringgate_protocol::frame::Flags,
 }
 
 impl QueryResult {
@@ -43,6 +46,10 @@ impl QueryResult {
             body,
             raw: envelope.body.clone(),
             version: envelope.header.version,
+            flags: envelope
+                .header
+                .flags
+                .without(ringgate_protocol::frame::Flags::COMPRESSION),
         }
     }
 

@@ -30,10 +30,14 @@ pub struct PreparedStatement {
     pub result_columns: Option<Vec<ColumnSpec>>,
     /// Whether it is a conditional update (a lightweight transaction).
     pub conditional: bool,
+    /// The PREPARED result as the node sent it, for front ends that answer a client's
+    /// PREPARE with it.
+    pub prepared: Prepared,
 }
 
 impl PreparedStatement {
     pub(crate) fn new(query: &str, prepared_in: Option<&str>, prepared: Prepared) -> Self {
+        let answer = prepared.clone();
         let markers = prepared.metadata.columns;
         let keyspace = prepared
             .metadata
@@ -50,6 +54,7 @@ impl PreparedStatement {
             pk_indexes: prepared.metadata.pk_indexes,
             result_columns: prepared.result_metadata.columns,
             conditional: super::is_conditional(query),
+            prepared: answer,
         }
     }
 
@@ -118,6 +123,7 @@ mod tests {
             pk_indexes,
             result_columns: None,
             conditional: false,
+            prepared: Prepared::default(),
         }
     }
 

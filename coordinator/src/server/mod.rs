@@ -37,6 +37,7 @@
 //! ```
 
 mod auth;
+mod backend;
 mod config;
 mod event;
 mod handshake;
@@ -49,6 +50,7 @@ pub mod system;
 pub use auth::{
     AuthFailure, Authenticator, Credentials, Identity, PASSWORD_AUTHENTICATOR, parse_sasl_plain,
 };
+pub use backend::{CoordinatorAuthenticator, CoordinatorHandler, system_tables};
 pub use config::{
     DEFAULT_MAX_BODY_LEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_IN_FLIGHT, ServerConfig,
 };

@@ -58,7 +58,7 @@ impl Rows {
 }
 
 /// A Prepared result: the statement's id, its bind markers and its result columns.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Prepared {
     /// The prepared id (`[short bytes]`) to EXECUTE with.
     pub id: Bytes,

@@ -1,0 +1,249 @@
+//! The front end over the request API: a [`Handler`] that runs clients' requests through a
+//! [`Coordinator`] (routed by token, retried, UNPREPARED healed), an [`Authenticator`] that
+//! checks clients' credentials against the cluster, and the system tables kept in step with
+//! the cluster's schema version.
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use crate::protocol::frame::Flags;
+use crate::protocol::message::{
+    ErrorDetails, ErrorResponse, Request, Response, ResultBody, split_request_body,
+};
+use crate::protocol::{Opcode, ProtocolVersion};
+use crate::request::{Coordinator, ForwardContext, Forwarded, RequestError};
+
+use super::auth::{AuthFailure, Authenticator, Credentials, Identity};
+use super::event::{ForwardRequest, Reply};
+use super::shell::Handler;
+use super::system::{SystemInfo, SystemTables};
+
+/// Runs forwarded requests through a coordinator, each under its session's identity.
+#[derive(Debug, Clone)]
+pub struct CoordinatorHandler {
+    coordinator: Coordinator,
+    /// Logged-in handles by user, shared with [`CoordinatorAuthenticator`].
+    users: Arc<DashMap<String, Coordinator>>,
+}
+
+impl CoordinatorHandler {
+    /// A handler over `coordinator` (whose own identity serves sessions without one).
+    pub fn new(coordinator: Coordinator) -> Self {
+        CoordinatorHandler {
+            coordinator,
+            users: Arc::new(DashMap::new()),
+        }
+    }
+
+    /// The authenticator to configure with this handler: it checks credentials against the
+    /// cluster, and the handler then runs that session's requests as that user.
+    pub fn authenticator(&self) -> CoordinatorAuthenticator {
+        CoordinatorAuthenticator {
+            coordinator: self.coordinator.clone(),
+            users: Arc::clone(&self.users),
+        }
+    }
+
+    fn session(&self, identity: Option<&Identity>) -> Result<Coordinator, RequestError> {
+        match identity {
+            None => Ok(self.coordinator.clone()),
+            Some(identity) => self
+                .users
+                .get(&identity.user)
+                .map(|c| c.clone())
+                .ok_or_else(|| {
+                    RequestError::Authentication(format!("{} is not logged in", identity.user))
+                }),
+        }
+    }
+}
+
+impl Handler for CoordinatorHandler {
+    fn request(&self, request: ForwardRequest) -> BoxFuture<'static, Reply> {
+        let session = self.session(request.identity.as_deref());
+        async move {
+            match session {
+                Ok(coordinator) => run(&coordinator, request).await.unwrap_or_else(error_reply),
+                Err(e) => error_reply(e),
+            }
+        }
+        .boxed()
+    }
+}
+
+async fn run(coordinator: &Coordinator, request: ForwardRequest) -> Result<Reply, RequestError> {
+    let version = request.version;
+    let (payload, body) =
+        split_request_body(&request.body, request.flags.contains(Flags::CUSTOM_PAYLOAD))?;
+    let message = Request::decode(request.opcode, &body, version)?;
+    if let Request::Query(query) = &message
+        && let Some(keyspace) = use_target(&query.query)
+    {
+        // USE changes the session's keyspace, never a shared connection's.
+        return if coordinator.cluster().view().keyspace(&keyspace).is_some() {
+            Ok(Reply::Message(Response::Result(ResultBody::SetKeyspace(
+                keyspace,
+            ))))
+        } else {
+            Ok(Reply::Message(Response::Error(ErrorResponse::new(
+                ErrorDetails::Invalid,
+                format!("Keyspace '{keyspace}' does not exist"),
+            ))))
+        };
+    }
+    let context = ForwardContext {
+        keyspace: request.keyspace.clone(),
+        tracing: request.flags.contains(Flags::TRACING),
+        custom_payload: payload,
+    };
+    Ok(match coordinator.forward(message, &context).await? {
+        Forwarded::Prepared(statement) => {
+            let mut prepared = statement.prepared.clone();
+            if version < ProtocolVersion::V5 {
+                prepared.result_metadata_id = None;
+            }
+            Reply::Message(Response::Result(ResultBody::Prepared(Box::new(prepared))))
+        }
+        // Same version on both sides: the node's bytes as they came.
+        Forwarded::Result(result) if result.version == version => Reply::Raw {
+            opcode: Opcode::Result,
+            flags: result.flags,
+            body: result.raw,
+        },
+        Forwarded::Result(result) => Reply::Message(Response::Result(result.body)),
+    })
+}
+
+/// The keyspace of a `USE` statement, as CQL folds it.
+fn use_target(cql: &str) -> Option<String> {
+    use crate::cql::Token;
+    let tokens = crate::cql::tokenize(cql).ok()?;
+    match tokens.as_slice() {
+        [
+            Token::Word(u),
+            Token::Word(name) | Token::Quoted(name),
+            rest @ ..,
+        ] if u == "use" && rest.iter().all(|t| *t == Token::Symbol(";")) => Some(name.clone()),
+        _ => None,
+    }
+}
+
+/// The ERROR a client gets for a failed request.
+fn error_reply(error: RequestError) -> Reply {
+    let (details, message) = match error {
+        RequestError::Server { error, .. } => (error.details, error.message),
+        RequestError::UnknownPrepared(id) => (
+            ErrorDetails::Unprepared { id: id.clone() },
+            format!("Prepared query with ID {id:02x?} not found"),
+        ),
+        RequestError::Authentication(m) => (ErrorDetails::AuthenticationError, m),
+        RequestError::Invalid(m) => (ErrorDetails::Invalid, m),
+        RequestError::Decode(e) => (
+            ErrorDetails::ProtocolError,
+            format!("cannot decode the request: {e}"),
+        ),
+        other => (ErrorDetails::ServerError, other.to_string()),
+    };
+    Reply::Message(Response::Error(ErrorResponse::new(details, message)))
+}
+
+/// Checks clients' credentials against the cluster (SASL PLAIN to a node, as the cluster's
+/// PasswordAuthenticator asks); the session then runs as that user.
+#[derive(Debug, Clone)]
+pub struct CoordinatorAuthenticator {
+    coordinator: Coordinator,
+    users: Arc<DashMap<String, Coordinator>>,
+}
+
+impl Authenticator for CoordinatorAuthenticator {
+    fn authenticate(
+        &self,
+        credentials: Credentials,
+    ) -> BoxFuture<'static, Result<Identity, AuthFailure>> {
+        let coordinator = self.coordinator.clone();
+        let users = Arc::clone(&self.users);
+        async move {
+            match coordinator
+                .login(&credentials.username, &credentials.password)
+                .await
+            {
+                Ok(session) => {
+                    users.insert(credentials.username.clone(), session);
+                    Ok(Identity {
+                        user: credentials.username.clone(),
+                        backend: Some(credentials),
+                    })
+                }
+                Err(RequestError::Authentication(message)) => Err(AuthFailure::new(message)),
+                Err(e) => Err(AuthFailure::new(format!("cannot check credentials: {e}"))),
+            }
+        }
+        .boxed()
+    }
+}
+
+/// The system tables of a Ringgate node at `local` (and its `peers`), with what the cluster
+/// reports: its name, partitioner, release version and agreed schema version. A task keeps
+/// the schema version current as the cluster's changes; it ends with the coordinator's
+/// cluster view.
+pub fn system_tables(
+    coordinator: &Coordinator,
+    local: super::system::RinggateNode,
+    peers: Vec<super::system::RinggateNode>,
+) -> Result<Arc<SystemTables>, super::system::SystemInfoError> {
+    let view = coordinator.cluster().view();
+    let mut info = SystemInfo::new(local, view.cluster_name.clone());
+    info.peers = peers;
+    info.partitioner = view.partitioner.clone();
+    if let Some(release) = view.nodes().map(|n| n.release_version.clone()).min() {
+        info.release_version = release;
+    }
+    info.schema_version = view.agreed_schema_version().unwrap_or_default();
+    info.gossip_generation = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i32::try_from(d.as_secs()).unwrap_or(i32::MAX))
+        .unwrap_or_default();
+    let tables = Arc::new(SystemTables::new(info)?);
+    let mut views = coordinator.cluster().subscribe();
+    let weak = Arc::downgrade(&tables);
+    tokio::spawn(async move {
+        while views.changed().await.is_ok() {
+            let Some(tables) = weak.upgrade() else {
+                return;
+            };
+            if let Some(version) = views.borrow_and_update().agreed_schema_version() {
+                tables.set_schema_version(version);
+            }
+        }
+    });
+    Ok(tables)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn use_statements_name_their_keyspace() {
+        assert_eq!(use_target("USE ks"), Some("ks".into()));
+        assert_eq!(use_target("use MyKs;"), Some("myks".into()));
+        assert_eq!(use_target("USE \"MyKs\""), Some("MyKs".into()));
+        assert_eq!(use_target("USE ks.t"), None);
+        assert_eq!(use_target("SELECT * FROM ks.t"), None);
+        assert_eq!(use_target("USE"), None);
+    }
+
+    #[test]
+    fn unknown_prepared_ids_become_unprepared_errors() {
+        let id = bytes::Bytes::from_static(&[1, 2]);
+        let Reply::Message(Response::Error(e)) =
+            error_reply(RequestError::UnknownPrepared(id.clone()))
+        else {
+            panic!("an error reply")
+        };
+        assert_eq!(e.details, ErrorDetails::Unprepared { id });
+    }
+}
