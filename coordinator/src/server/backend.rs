@@ -102,8 +102,12 @@ async fn run(coordinator: &Coordinator, request: ForwardRequest) -> Result<Reply
     Ok(match coordinator.forward(message, &context).await? {
         Forwarded::Prepared(statement) => {
             let mut prepared = statement.prepared.clone();
+            // What older versions do not carry: v5's result metadata id, v4's key indexes.
             if version < ProtocolVersion::V5 {
                 prepared.result_metadata_id = None;
+            }
+            if version < ProtocolVersion::V4 {
+                prepared.metadata.pk_indexes.clear();
             }
             Reply::Message(Response::Result(ResultBody::Prepared(Box::new(prepared))))
         }
