@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::{Coordinator, QueryResult, RequestError, RequestOptions};
 use crate::metrics::Counter;
 use crate::plan::{Failure, RetryContext, RetryDecision};
-use crate::pool::{Connection, ConnectionError};
+use crate::pool::{ConnectionError, Health};
 
 /// A request as it goes on the wire: the message and the envelope's extras.
 pub(crate) struct Outgoing<'a> {
@@ -269,9 +269,24 @@ impl Coordinator {
             .pools
             .pool(node, &self.identity)
             .ok_or_else(|| Attempt::NotSent("no pool for this identity".to_owned()))?;
-        let conn: Connection = pool
-            .connection()
-            .ok_or_else(|| Attempt::NotSent(format!("no open connection ({:?})", pool.health())))?;
+        let conn = match pool.connection() {
+            Some(conn) => conn,
+            // A pool just started (a new user's, say): wait for its first connection.
+            None if pool.health() == Health::Connecting => {
+                let mut health = pool.watch_health();
+                let settled = health.wait_for(|h| *h != Health::Connecting);
+                let _ = tokio::time::timeout(timeout, settled).await;
+                pool.connection().ok_or_else(|| {
+                    Attempt::NotSent(format!("no open connection ({:?})", pool.health()))
+                })?
+            }
+            None => {
+                return Err(Attempt::NotSent(format!(
+                    "no open connection ({:?})",
+                    pool.health()
+                )));
+            }
+        };
         let version = conn.version();
         let mut body = BytesMut::new();
         let mut flags = Flags::empty();

@@ -1,0 +1,186 @@
+//! Users on a PasswordAuthenticator node (the test command's auth phase: `scripts/cluster up
+//! --nodes 1 --topology one-dc --auth`): a login session runs every request as its user, so
+//! Cassandra applies that user's permissions — through the request API and through the
+//! `ringgate` node, whose clients log in with their own credentials.
+
+mod support;
+
+use std::process::Command;
+use std::sync::Arc;
+
+use ringgate::pool::Credentials;
+use ringgate::protocol::types::CqlValue;
+use ringgate::request::{Coordinator, CoordinatorConfig, RequestError, RequestOptions};
+use ringgate::server::system::RinggateNode;
+use ringgate::server::{CoordinatorHandler, ServerConfig, serve, system_tables};
+use support::node_addr;
+
+async fn admin() -> Coordinator {
+    let mut config = CoordinatorConfig::new(vec![node_addr(1)]);
+    config.credentials = Some(Credentials {
+        username: "cassandra".into(),
+        password: "cassandra".into(),
+    });
+    Coordinator::connect(config).await.unwrap_or_else(|e| {
+        panic!(
+            "cannot log in as cassandra (is the auth cluster up?): {e}\n{}",
+            support::log_tail(1, 50)
+        )
+    })
+}
+
+/// A keyspace with a row, and a user who may only read it.
+async fn reader(c: &Coordinator) {
+    let o = RequestOptions::default();
+    for cql in [
+        "CREATE KEYSPACE IF NOT EXISTS rg_auth WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+        "CREATE TABLE IF NOT EXISTS rg_auth.kv (k int PRIMARY KEY, v text)",
+        "INSERT INTO rg_auth.kv (k, v) VALUES (1, 'secret')",
+        "CREATE ROLE IF NOT EXISTS rg_reader WITH PASSWORD = 'reader-pw' AND LOGIN = true",
+        "GRANT SELECT ON KEYSPACE rg_auth TO rg_reader",
+    ] {
+        c.query(cql, (), &o)
+            .await
+            .unwrap_or_else(|e| panic!("{cql}: {e}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_sessions_run_as_their_user() {
+    let c = admin().await;
+    reader(&c).await;
+    let o = RequestOptions::default();
+
+    let wrong = c.login("rg_reader", "nope").await.unwrap_err();
+    assert!(
+        matches!(&wrong, RequestError::Authentication(m) if m.contains("incorrect")),
+        "{wrong}"
+    );
+
+    let user = c.login("rg_reader", "reader-pw").await.unwrap();
+    assert_eq!(
+        user.identity(),
+        &ringgate::pool::Identity::User("rg_reader".into())
+    );
+    let rows = user
+        .query("SELECT v FROM rg_auth.kv WHERE k = 1", (), &o)
+        .await
+        .unwrap()
+        .rows()
+        .unwrap();
+    assert_eq!(rows[0].get::<String>(0).unwrap(), "secret");
+    // The user may not write; the coordinator's own identity may.
+    let denied = user
+        .query("INSERT INTO rg_auth.kv (k, v) VALUES (2, 'x')", (), &o)
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Some(0x2100), "Unauthorized: {denied}");
+    let insert = user
+        .prepare("INSERT INTO rg_auth.kv (k, v) VALUES (?, ?)")
+        .await
+        .unwrap();
+    let denied = user
+        .execute(
+            &insert,
+            vec![CqlValue::Int(2), CqlValue::Text("x".into())],
+            &o,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Some(0x2100), "{denied}");
+    c.execute(
+        &insert,
+        vec![CqlValue::Int(2), CqlValue::Text("x".into())],
+        &o,
+    )
+    .await
+    .unwrap();
+
+    // Cassandra itself lists the user's connections under its name.
+    let clients = c
+        .query("SELECT username FROM system_views.clients", (), &o)
+        .await
+        .unwrap()
+        .rows()
+        .unwrap();
+    assert!(
+        clients
+            .iter()
+            .any(|r| r.get::<Option<String>>(0).unwrap().as_deref() == Some("rg_reader")),
+        "no connection logged in as rg_reader"
+    );
+}
+
+const SCRIPT: &str = r#"
+import sys
+from cassandra.cluster import Cluster
+from cassandra.auth import PlainTextAuthProvider
+from cassandra import Unauthorized
+port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+cluster = Cluster(["127.0.0.1"], port=port, auth_provider=PlainTextAuthProvider(user, password),
+                  connect_timeout=20, control_connection_timeout=20)
+try:
+    session = cluster.connect()
+except Exception as e:
+    print("connect=%s" % type(e).__name__)
+    sys.exit(0)
+out = ["connect=ok", "read=%s" % session.execute("SELECT v FROM rg_auth.kv WHERE k = 1").one().v]
+try:
+    session.execute("INSERT INTO rg_auth.kv (k, v) VALUES (3, 'y')")
+    out.append("write=allowed")
+except Unauthorized:
+    out.append("write=Unauthorized")
+cluster.shutdown()
+print("|".join(out))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nodes_clients_log_in_with_their_own_credentials() {
+    let c = admin().await;
+    reader(&c).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tables = system_tables(
+        &c,
+        RinggateNode::new(addr.ip(), addr.port(), "dc1", "rack1"),
+        Vec::new(),
+    )
+    .unwrap();
+    let handler = CoordinatorHandler::new(c);
+    let config = ServerConfig::new(tables).with_authenticator(Arc::new(handler.authenticator()));
+    tokio::spawn(serve(listener, Arc::new(config), Arc::new(handler)));
+
+    let run = move |user: &'static str, password: &'static str| {
+        tokio::task::spawn_blocking(move || {
+            let venv = Command::new(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/python-env"),
+            )
+            .output()
+            .unwrap();
+            let python = std::path::PathBuf::from(String::from_utf8(venv.stdout).unwrap().trim())
+                .join("bin/python");
+            let out = Command::new(python)
+                .args(["-c", SCRIPT, &addr.port().to_string(), user, password])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        })
+    };
+    assert_eq!(
+        run("rg_reader", "reader-pw").await.unwrap(),
+        "connect=ok|read=secret|write=Unauthorized"
+    );
+    assert_eq!(
+        run("cassandra", "cassandra").await.unwrap(),
+        "connect=ok|read=secret|write=allowed"
+    );
+    assert_eq!(
+        run("rg_reader", "wrong").await.unwrap(),
+        "connect=NoHostAvailable"
+    );
+}
