@@ -148,6 +148,12 @@ async fn the_control_connection_moves_when_its_node_dies() {
         state_of(v, node_addr(1)) == Some(NodeState::Up)
     })
     .await;
+    // Node 1 missed the CREATE while it was down: it catches up after it starts, and a DROP
+    // it coordinated before that would not find the keyspace.
+    cluster
+        .wait_for_schema_agreement(Duration::from_secs(60))
+        .await
+        .expect("node 1 catches up with the schema");
     session
         .query_unpaged("DROP KEYSPACE rg_failover", ())
         .await

@@ -200,3 +200,60 @@ async fn the_scylla_crate_runs_prepared_statements_through_the_node() {
     assert_eq!(peers[0].address.ip(), IpAddr::from([127, 0, 0, 1]));
     assert_eq!(peers[0].address.port(), addr.port());
 }
+
+const EVENTS_SCRIPT: &str = r#"
+import sys, time
+from cassandra.cluster import Cluster
+port, table = int(sys.argv[1]), sys.argv[2]
+through = Cluster(["127.0.0.1"], port=port, connect_timeout=20, control_connection_timeout=20,
+                  schema_event_refresh_window=0.2)
+through.connect()
+direct = Cluster(["127.0.0.2"], port=9042, connect_timeout=20)
+direct.connect().execute("CREATE TABLE rg_node_events.%s (k int PRIMARY KEY)" % table)
+direct.shutdown()
+deadline = time.time() + 30
+seen = False
+while time.time() < deadline and not seen:
+    ks = through.metadata.keyspaces.get("rg_node_events")
+    seen = ks is not None and table in ks.tables
+    time.sleep(0.1)
+through.shutdown()
+print("seen=%s" % seen)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_changes_made_elsewhere_reach_the_drivers_registered_with_the_node() {
+    let addr = start_node().await;
+    let direct = support::session().await;
+    direct
+        .query_unpaged(
+            "CREATE KEYSPACE IF NOT EXISTS rg_node_events WITH replication = \
+             {'class': 'NetworkTopologyStrategy', 'dc1': 2, 'dc2': 1}",
+            (),
+        )
+        .await
+        .unwrap();
+    let table = format!("t{}", std::process::id());
+    let out = tokio::task::spawn_blocking(move || {
+        let venv = Command::new(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/python-env"),
+        )
+        .output()
+        .unwrap();
+        let python = std::path::PathBuf::from(String::from_utf8(venv.stdout).unwrap().trim())
+            .join("bin/python");
+        Command::new(python)
+            .args(["-c", EVENTS_SCRIPT, &addr.port().to_string(), &table])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The driver learns of a table it did not create only from the node's SCHEMA_CHANGE push.
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "seen=True");
+}

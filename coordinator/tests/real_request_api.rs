@@ -963,3 +963,70 @@ async fn custom_payloads_are_carried_and_errors_keep_their_fields() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_queries_are_routed_by_the_key_their_text_fixes() {
+    let c = connect(|_| {}).await;
+    schema(&c).await;
+    let one = RequestOptions {
+        consistency: Some(Consistency::LocalOne),
+        ..opts()
+    };
+    let in_one = RequestOptions {
+        keyspace: Some("rg_api_one".into()),
+        ..one.clone()
+    };
+    for k in 0..100i32 {
+        let want = dc1_owner(murmur3_token(&k.to_be_bytes()));
+        // A literal key, a bind marker, a named marker, an INSERT's values, the session's
+        // keyspace: all routed to the key's one dc1 replica.
+        let r = c
+            .query(
+                &format!("SELECT v FROM rg_api_one.kv WHERE k = {k}"),
+                (),
+                &one,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.node.ip(), want, "literal {k}");
+        let r = c
+            .query(
+                "SELECT v FROM rg_api_one.kv WHERE k = ?",
+                vec![CqlValue::Int(k)],
+                &one,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.node.ip(), want, "marker {k}");
+        let r = c
+            .query(
+                "SELECT v FROM kv WHERE k = :key",
+                vec![("key", CqlValue::Int(k))],
+                &in_one,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.node.ip(), want, "named marker {k}");
+        let r = c
+            .query(
+                &format!("INSERT INTO rg_api_one.kv (v, k) VALUES ('x', {k})"),
+                (),
+                &one,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.node.ip(), want, "insert {k}");
+
+        let b = format!("b{k}");
+        let key = serialize_partition_key(&[&k.to_be_bytes(), b.as_bytes()]);
+        let r = c
+            .query(
+                &format!("SELECT v FROM rg_api_one.composite WHERE b = '{b}' AND a = ?"),
+                vec![CqlValue::Int(k)],
+                &one,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.node.ip(), dc1_owner(murmur3_token(&key)), "composite {k}");
+    }
+}

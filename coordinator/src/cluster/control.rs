@@ -71,12 +71,17 @@ pub enum ClusterError {
     Shutdown,
 }
 
+/// How many schema events a slow [`Cluster::schema_events`] receiver may fall behind.
+pub const SCHEMA_EVENTS_BUFFER: usize = 1024;
+
 struct Shared {
     config: ClusterConfig,
     view: ArcSwap<ClusterView>,
     changes: watch::Sender<Arc<ClusterView>>,
     control: ArcSwapOption<Connection>,
     shutdown: watch::Sender<bool>,
+    /// The cluster's SCHEMA_CHANGE events, for front ends that pass them on to clients.
+    schema_events: tokio::sync::broadcast::Sender<Event>,
 }
 
 impl Shared {
@@ -117,6 +122,7 @@ impl Cluster {
                         changes: watch::Sender::new(view),
                         control: ArcSwapOption::from_pointee(conn.clone()),
                         shutdown: watch::Sender::new(false),
+                        schema_events: tokio::sync::broadcast::Sender::new(SCHEMA_EVENTS_BUFFER),
                         config,
                     });
                     tokio::spawn(run(Arc::clone(&shared), conn, events));
@@ -136,6 +142,13 @@ impl Cluster {
     /// A receiver that sees every new snapshot.
     pub fn subscribe(&self) -> watch::Receiver<Arc<ClusterView>> {
         self.shared.changes.subscribe()
+    }
+
+    /// The cluster's SCHEMA_CHANGE events as the control connection receives them (a front
+    /// end passes them on to its REGISTERed clients). A receiver that falls more than
+    /// [`SCHEMA_EVENTS_BUFFER`] events behind loses the oldest.
+    pub fn schema_events(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.shared.schema_events.subscribe()
     }
 
     /// The node the control connection is on, if it is connected.
@@ -540,6 +553,10 @@ fn handle_event(shared: &Shared, event: Event, pending: &mut Refresh) {
         }
         Event::TopologyChange { .. } => pending.topology = true,
         Event::SchemaChange(change) => {
+            // Nobody listening is fine.
+            let _ = shared
+                .schema_events
+                .send(Event::SchemaChange(change.clone()));
             let keyspace = match &change.target {
                 SchemaChangeTarget::Keyspace(k) => k,
                 SchemaChangeTarget::Table { keyspace, .. }

@@ -7,7 +7,7 @@ mod schema;
 mod system;
 mod view;
 
-pub use control::{Cluster, ClusterConfig, ClusterError};
+pub use control::{Cluster, ClusterConfig, ClusterError, SCHEMA_EVENTS_BUFFER};
 pub use query::QueryError;
 pub use schema::{ColumnKind, ColumnMeta, KeyspaceMeta, TableMeta, TypeParseError, parse_cql_type};
 pub use system::{SchemaRows, SystemRow, keyspaces, local_node, peer_node};

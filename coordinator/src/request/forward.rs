@@ -62,7 +62,13 @@ impl Coordinator {
                 options.serial_consistency = query.params.serial_consistency;
                 options.idempotent = is_read(&query.query);
                 let lwt = super::is_conditional(&query.query);
-                (Request::Query(query), None, lwt)
+                let routing = super::text_routing::route_text(
+                    &self.cluster().view(),
+                    &query.query,
+                    query.params.keyspace.as_deref(),
+                    &query.params.values,
+                );
+                (Request::Query(query), routing, lwt)
             }
             Request::Execute(mut execute) => {
                 let statement = self

@@ -16,6 +16,7 @@ mod paging;
 mod result;
 mod send;
 mod statement;
+mod text_routing;
 mod values;
 
 use std::collections::HashSet;
@@ -71,6 +72,9 @@ pub struct CoordinatorConfig {
     pub schema_agreement_timeout: Option<Duration>,
     /// When to start speculative executions of idempotent requests.
     pub speculative: SpeculativeExecution,
+    /// Prepare every cached statement on a node as soon as it comes (back) up, rather than
+    /// when it first answers UNPREPARED.
+    pub prepare_on_up: bool,
 }
 
 impl CoordinatorConfig {
@@ -88,6 +92,7 @@ impl CoordinatorConfig {
             consistency: Consistency::LocalQuorum,
             schema_agreement_timeout: Some(Duration::from_secs(10)),
             speculative: SpeculativeExecution::None,
+            prepare_on_up: true,
         }
     }
 }
@@ -191,13 +196,17 @@ impl Coordinator {
         let balancing = LoadBalancing::new(config.local_dc.clone(), config.local_rack.clone());
         let retry = config.retry;
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| Inner {
-            tasks: vec![
-                link,
-                tokio::spawn(prepare_on_nodes_that_come_up(
-                    weak.clone(),
-                    cluster.subscribe(),
-                )),
-            ],
+            tasks: if config.prepare_on_up {
+                vec![
+                    link,
+                    tokio::spawn(prepare_on_nodes_that_come_up(
+                        weak.clone(),
+                        cluster.subscribe(),
+                    )),
+                ]
+            } else {
+                vec![link]
+            },
             config,
             cluster,
             pools,
@@ -280,11 +289,17 @@ impl Coordinator {
             Encoded::Positional(v) => self.params(options).with_values(v),
             Encoded::Named(v) => self.params(options).with_named_values(v),
         };
+        let routing = text_routing::route_text(
+            &self.inner.cluster.view(),
+            cql,
+            options.keyspace.as_deref(),
+            &params.values,
+        );
         let request = Request::Query(Query::new(cql, params));
         let result = self
             .send(
                 &Outgoing::new(&request, options),
-                None,
+                routing,
                 options,
                 is_conditional(cql),
             )

@@ -72,6 +72,12 @@ impl Handler for CoordinatorHandler {
         }
         .boxed()
     }
+
+    /// The cluster's schema changes, as they are. Topology and status events are not passed
+    /// on: clients see Ringgate nodes, which these events never speak of.
+    fn events(&self) -> Option<tokio::sync::broadcast::Receiver<crate::protocol::message::Event>> {
+        Some(self.coordinator.cluster().schema_events())
+    }
 }
 
 async fn run(coordinator: &Coordinator, request: ForwardRequest) -> Result<Reply, RequestError> {

@@ -1,0 +1,151 @@
+//! Routing plain CQL text by token: the classifier finds the table and what the WHERE clause
+//! (or INSERT's values) fixes each partition key column to; with the table's schema from the
+//! view, literals are serialized as their column's type and bind markers taken from the
+//! request's values. A statement whose whole partition key is not fixed that way is not
+//! routed by token (it still runs, on the plan's first node).
+
+use bytes::BytesMut;
+use ringgate_protocol::message::{Value, Values};
+use ringgate_protocol::types::{ColumnType, CqlValue, CqlVarint, encode_value};
+use ringgate_routing::{KeyComponent, murmur3_token, write_partition_key};
+
+use crate::cluster::ClusterView;
+use crate::cql::{Literal, Term, classify};
+
+/// The keyspace and token of a QUERY's partition, when its text fixes the whole key.
+pub(crate) fn route_text(
+    view: &ClusterView,
+    cql: &str,
+    session_keyspace: Option<&str>,
+    values: &Values,
+) -> Option<(Option<String>, i64)> {
+    let classified = classify(cql)?;
+    let keyspace = classified
+        .keyspace
+        .as_deref()
+        .or(session_keyspace)?
+        .to_owned();
+    let table = view.keyspace(&keyspace)?.tables.get(&classified.table)?;
+    if table.partition_key.is_empty() {
+        return None;
+    }
+    let mut parts: Vec<bytes::Bytes> = Vec::with_capacity(table.partition_key.len());
+    for column in &table.partition_key {
+        let bytes = match classified.term_of(&column.name)? {
+            Term::Marker(i) => match values {
+                Values::Positional(v) => bound(v.get(*i)?)?,
+                Values::Named(_) => return None,
+            },
+            Term::NamedMarker(name) => match values {
+                Values::Named(v) => bound(&v.iter().find(|(n, _)| n == name)?.1)?,
+                Values::Positional(_) => return None,
+            },
+            Term::Literal(literal) => literal_bytes(&column.cql_type, literal)?,
+        };
+        parts.push(bytes);
+    }
+    let components: Vec<KeyComponent<'_>> = parts.iter().map(|b| KeyComponent::Value(b)).collect();
+    let mut key = Vec::new();
+    write_partition_key(&components, &mut key).ok()?;
+    Some((Some(keyspace), murmur3_token(&key)))
+}
+
+fn bound(value: &Value) -> Option<bytes::Bytes> {
+    match value {
+        Value::Bytes(b) => Some(b.clone()),
+        Value::Null | Value::Unset => None,
+    }
+}
+
+/// A literal serialized as a column of type `typ` would hold it; `None` for literals this
+/// does not read (timestamps, dates and inets written as strings, say).
+fn literal_bytes(typ: &ColumnType, literal: &Literal) -> Option<bytes::Bytes> {
+    use ColumnType as T;
+    let value = match (typ, literal) {
+        (T::Varchar, Literal::String(s)) => CqlValue::Text(s.clone()),
+        (T::Ascii, Literal::String(s)) => CqlValue::Ascii(s.clone()),
+        (T::Int, Literal::Integer(i)) => CqlValue::Int(i.parse().ok()?),
+        (T::Bigint | T::Counter, Literal::Integer(i)) => CqlValue::Bigint(i.parse().ok()?),
+        (T::Smallint, Literal::Integer(i)) => CqlValue::Smallint(i.parse().ok()?),
+        (T::Tinyint, Literal::Integer(i)) => CqlValue::Tinyint(i.parse().ok()?),
+        (T::Varint, Literal::Integer(i)) => {
+            CqlValue::Varint(CqlVarint::from(i.parse::<i128>().ok()?))
+        }
+        (T::Boolean, Literal::Boolean(b)) => CqlValue::Boolean(*b),
+        (T::Double, Literal::Float(f) | Literal::Integer(f)) => CqlValue::Double(f.parse().ok()?),
+        (T::Float, Literal::Float(f) | Literal::Integer(f)) => CqlValue::Float(f.parse().ok()?),
+        (T::Uuid, Literal::Uuid(u)) => CqlValue::Uuid(uuid_bytes(u)?),
+        (T::Timeuuid, Literal::Uuid(u)) => CqlValue::Timeuuid(uuid_bytes(u)?),
+        (T::Blob, Literal::Blob(hex)) => CqlValue::Blob(hex_bytes(hex)?),
+        _ => return None,
+    };
+    let mut buf = BytesMut::new();
+    encode_value(typ, &value, &mut buf).ok()?;
+    Some(buf.freeze())
+}
+
+fn uuid_bytes(text: &str) -> Option<[u8; 16]> {
+    let hex: String = text.chars().filter(|c| *c != '-').collect();
+    let bytes = hex_bytes(&hex)?;
+    bytes.try_into().ok()
+}
+
+fn hex_bytes(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() % 2 != 0 || !hex.is_ascii() {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_serialize_as_their_column_type() {
+        let lit = |t: ColumnType, l: Literal| literal_bytes(&t, &l).map(|b| b.to_vec());
+        assert_eq!(
+            lit(ColumnType::Int, Literal::Integer("-2".into())),
+            Some(vec![0xff, 0xff, 0xff, 0xfe])
+        );
+        assert_eq!(
+            lit(ColumnType::Bigint, Literal::Integer("1".into())),
+            Some(vec![0, 0, 0, 0, 0, 0, 0, 1])
+        );
+        assert_eq!(
+            lit(ColumnType::Varchar, Literal::String("ab".into())),
+            Some(b"ab".to_vec())
+        );
+        assert_eq!(
+            lit(
+                ColumnType::Uuid,
+                Literal::Uuid("00000000-0000-0000-0000-0000000000ff".into())
+            ),
+            Some([vec![0; 15], vec![0xff]].concat())
+        );
+        assert_eq!(
+            lit(ColumnType::Blob, Literal::Blob("00fF".into())),
+            Some(vec![0, 0xff])
+        );
+        assert_eq!(
+            lit(ColumnType::Varint, Literal::Integer("128".into())),
+            Some(vec![0, 0x80])
+        );
+        // Out of range, mismatched or unread: not routed, never a panic.
+        assert_eq!(
+            lit(ColumnType::Int, Literal::Integer("3000000000".into())),
+            None
+        );
+        assert_eq!(lit(ColumnType::Int, Literal::String("1".into())), None);
+        assert_eq!(lit(ColumnType::Blob, Literal::Blob("abc".into())), None);
+        assert_eq!(lit(ColumnType::Blob, Literal::Blob("ñ1".into())), None);
+        assert_eq!(lit(ColumnType::Uuid, Literal::Uuid("00".into())), None);
+        assert_eq!(
+            lit(ColumnType::Timestamp, Literal::String("2026-01-01".into())),
+            None
+        );
+    }
+}
