@@ -152,13 +152,7 @@ async fn the_nodes_clients_log_in_with_their_own_credentials() {
 
     let run = move |user: &'static str, password: &'static str| {
         tokio::task::spawn_blocking(move || {
-            let venv = Command::new(
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/python-env"),
-            )
-            .output()
-            .unwrap();
-            let python = std::path::PathBuf::from(String::from_utf8(venv.stdout).unwrap().trim())
-                .join("bin/python");
+            let python = support::python();
             let out = Command::new(python)
                 .args(["-c", SCRIPT, &addr.port().to_string(), user, password])
                 .output()

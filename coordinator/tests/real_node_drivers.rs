@@ -41,7 +41,7 @@ from cassandra.cluster import Cluster
 from cassandra.query import BatchStatement, SimpleStatement
 from cassandra import InvalidRequest, ConsistencyLevel
 
-port, version = int(sys.argv[1]), int(sys.argv[2])
+port, version, fresh = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 ks = "rg_node_v%d" % version
 cluster = Cluster(["127.0.0.1"], port=port, protocol_version=version, compression=True,
                   connect_timeout=20, control_connection_timeout=20)
@@ -72,8 +72,9 @@ keys = [r.k for r in rows]
 say("paged_rows", len(keys))
 say("paged_distinct", len(set(keys)))
 lwt = session.prepare("INSERT INTO kv (k, v) VALUES (?, ?) IF NOT EXISTS")
-say("lwt_first", session.execute(lwt, (5000, "a")).one()[0])
-say("lwt_second", session.execute(lwt, (5000, "b")).one()[0])
+# A key no earlier run used.
+say("lwt_first", session.execute(lwt, (fresh, "a")).one()[0])
+say("lwt_second", session.execute(lwt, (fresh, "b")).one()[0])
 try:
     session.execute("SELECT nope FROM kv")
     say("invalid", "no error")
@@ -87,19 +88,13 @@ print("|".join(out))
 "#;
 
 fn python_driver(addr: SocketAddr, version: u8) -> std::collections::HashMap<String, String> {
-    let venv = Command::new(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/python-env"),
-    )
-    .output()
-    .expect("scripts/python-env runs");
-    assert!(venv.status.success());
-    let python =
-        std::path::PathBuf::from(String::from_utf8(venv.stdout).unwrap().trim()).join("bin/python");
+    let python = support::python();
     let out = Command::new(python)
         .arg("-c")
         .arg(SCRIPT)
         .arg(addr.port().to_string())
         .arg(version.to_string())
+        .arg((10_000 + std::process::id()).to_string())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -131,7 +126,7 @@ async fn the_python_driver_works_through_the_node_in_every_version() {
                 .as_str()
         };
         assert_eq!(field("protocol"), version.to_string());
-        assert_eq!(field("metadata_has_table"), "True", "v{version}");
+        assert_eq!(field("metadata_has_table"), "True", "v{version}: {got:?}");
         assert_eq!(field("point_read"), "batched", "v{version}");
         assert_eq!(field("simple_in_batch"), "simple", "v{version}");
         assert_eq!(field("paged_rows"), field("paged_distinct"), "v{version}");
@@ -235,13 +230,7 @@ async fn schema_changes_made_elsewhere_reach_the_drivers_registered_with_the_nod
         .unwrap();
     let table = format!("t{}", std::process::id());
     let out = tokio::task::spawn_blocking(move || {
-        let venv = Command::new(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/python-env"),
-        )
-        .output()
-        .unwrap();
-        let python = std::path::PathBuf::from(String::from_utf8(venv.stdout).unwrap().trim())
-            .join("bin/python");
+        let python = support::python();
         Command::new(python)
             .args(["-c", EVENTS_SCRIPT, &addr.port().to_string(), &table])
             .output()

@@ -5,6 +5,8 @@
 //! satisfy the driver's whole connection sequence (OPTIONS, STARTUP, REGISTER, the control
 //! connection's system-table reads, the pool's connections).
 
+mod support;
+
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::io::{Read, Write};
@@ -96,23 +98,6 @@ async fn start(with_auth: bool) -> (SocketAddr, Arc<NothingServed>) {
     (addr, handler)
 }
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The venv's python (with the `lz4` module the driver needs for LZ4).
-fn python() -> PathBuf {
-    let out = Command::new(repo_root().join("scripts/python-env"))
-        .output()
-        .expect("scripts/python-env runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("bin/python")
-}
-
 const SCRIPT: &str = r#"
 import sys, logging
 from cassandra.cluster import Cluster
@@ -157,7 +142,7 @@ for case in sys.argv[2:]:
 /// Runs the driver over `cases` (`version:compression:user/password`) against `port`;
 /// returns each case's fields.
 fn run_driver(port: u16, cases: &[&str]) -> HashMap<String, HashMap<String, String>> {
-    let python = python();
+    let python = support::python();
     let out = Command::new(python)
         .arg("-c")
         .arg(SCRIPT)
@@ -464,7 +449,7 @@ async fn cqlsh_sees_ringgate_as_the_cluster_and_reads_the_real_schema_through_it
         Arc::new(ToNodeOne::default()),
     ));
     let out = tokio::task::spawn_blocking(move || {
-        let python = python();
+        let python = support::python();
         let cqlsh = python.parent().unwrap().join("cqlsh");
         Command::new(cqlsh)
                 .env("CQLSH_NO_BUNDLED", "TRUE")

@@ -173,3 +173,18 @@ impl Drop for RestartOnDrop {
         }
     }
 }
+
+/// The python of the project's venv (`scripts/python-env`: cqlsh, the Python driver, lz4).
+pub fn python() -> PathBuf {
+    let out = std::process::Command::new(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/python-env"),
+    )
+    .output()
+    .expect("scripts/python-env runs");
+    assert!(
+        out.status.success(),
+        "scripts/python-env failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("bin/python")
+}
