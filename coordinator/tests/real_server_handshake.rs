@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
