@@ -59,6 +59,15 @@ pub enum ConnectionError {
         /// The timeout that elapsed.
         after: Duration,
     },
+    /// No stream id came free (or the send queue stayed full) in time: the request was never
+    /// sent. The connection carries as much as it may.
+    #[error("connection to {addr} busy: no free stream id within {after:?}")]
+    Busy {
+        /// The node.
+        addr: SocketAddr,
+        /// The timeout that elapsed.
+        after: Duration,
+    },
 }
 
 /// Settings of one connection.
@@ -247,9 +256,13 @@ impl Connection {
             after: timeout,
         };
         let deadline = Instant::now() + timeout;
+        let busy = || ConnectionError::Busy {
+            addr,
+            after: timeout,
+        };
         let claimed = tokio::time::timeout_at(deadline, self.shared.streams.claim())
             .await
-            .map_err(|_| timed_out())?
+            .map_err(|_| busy())?
             .ok_or_else(|| self.closed_error())?;
         let mut header = Header::new(
             self.shared.version,
@@ -268,7 +281,7 @@ impl Connection {
         match tokio::time::timeout_at(deadline, self.shared.outgoing.send(envelope)).await {
             Ok(Ok(())) => unsent.disarm(),
             Ok(Err(_)) => return Err(self.closed_error()),
-            Err(_) => return Err(timed_out()),
+            Err(_) => return Err(busy()),
         }
         match tokio::time::timeout_at(deadline, claimed.reply).await {
             Ok(Ok(reply)) => reply,

@@ -29,6 +29,10 @@ pub enum RequestError {
         /// The timeout that elapsed.
         after: Duration,
     },
+    /// The coordinator is overloaded: every node tried had all its stream ids in use (or its
+    /// send queue full) for the whole timeout, so the request was never sent.
+    #[error("overloaded: {}", describe(.0))]
+    Overloaded(Vec<(SocketAddr, String)>),
     /// The node refused the credentials.
     #[error("authentication failed: {0}")]
     Authentication(String),

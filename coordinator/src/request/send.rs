@@ -45,6 +45,8 @@ pub(crate) enum Attempt {
     Timeout(Duration),
     /// The request surely did not reach the node (no connection to it).
     NotSent(String),
+    /// The node's connections had no free stream id in time: never sent.
+    Busy(Duration),
     /// The connection failed with the request possibly sent.
     Broken(String),
     /// Not the node's fault: encoding or decoding failed; no retry helps.
@@ -112,6 +114,8 @@ impl Coordinator {
         let mut retries = 0u32;
         let mut speculated = 0u32;
         let mut held_error: Option<RequestError> = None;
+        // Whether every failed attempt found its node without a free stream id.
+        let mut all_busy = true;
         let Some(first) = nodes.next() else {
             return Err(RequestError::NoHostAvailable(failures));
         };
@@ -144,7 +148,11 @@ impl Coordinator {
             };
             let Some((node, started, attempt)) = finished else {
                 // Every execution failed and the plan is exhausted.
-                return Err(held_error.unwrap_or(RequestError::NoHostAvailable(failures)));
+                return Err(held_error.unwrap_or(if all_busy && !failures.is_empty() {
+                    RequestError::Overloaded(failures)
+                } else {
+                    RequestError::NoHostAvailable(failures)
+                }));
             };
             let failure = match attempt {
                 Ok((envelope, prefix, Response::Result(body))) => {
@@ -168,9 +176,11 @@ impl Coordinator {
                     AttemptFailure::Timeout(node, after)
                 }
                 Err(Attempt::NotSent(why)) => AttemptFailure::Broken(node, why, false),
+                Err(Attempt::Busy(after)) => AttemptFailure::Busy(node, after),
                 Err(Attempt::Broken(why)) => AttemptFailure::Broken(node, why, true),
                 Err(Attempt::Fatal(e)) => return Err(e),
             };
+            all_busy &= matches!(failure, AttemptFailure::Busy(..));
             let ctx = RetryContext {
                 failure: failure.as_policy_failure(),
                 idempotent: options.idempotent,
@@ -305,6 +315,7 @@ impl Coordinator {
             .await
             .map_err(|e| match e {
                 ConnectionError::Timeout { after, .. } => Attempt::Timeout(after),
+                ConnectionError::Busy { after, .. } => Attempt::Busy(after),
                 other => Attempt::Broken(other.to_string()),
             })?;
         match crate::pool::decode_response(&envelope, version) {
@@ -330,6 +341,7 @@ impl<'a> Outgoing<'a> {
 pub(crate) enum AttemptFailure {
     Server(SocketAddr, Box<ErrorResponse>),
     Timeout(SocketAddr, Duration),
+    Busy(SocketAddr, Duration),
     Broken(SocketAddr, String, bool),
     Fatal(RequestError),
 }
@@ -340,6 +352,7 @@ impl AttemptFailure {
             Attempt::Server(e) => AttemptFailure::Server(node, e),
             Attempt::Timeout(after) => AttemptFailure::Timeout(node, after),
             Attempt::NotSent(why) => AttemptFailure::Broken(node, why, false),
+            Attempt::Busy(after) => AttemptFailure::Busy(node, after),
             Attempt::Broken(why) => AttemptFailure::Broken(node, why, true),
             Attempt::Fatal(e) => AttemptFailure::Fatal(e),
         }
@@ -349,6 +362,8 @@ impl AttemptFailure {
         match self {
             AttemptFailure::Server(_, e) => Failure::Server(&e.details),
             AttemptFailure::Timeout(..) => Failure::ClientTimeout,
+            // Never sent: as safe to try elsewhere as a connection that was not there.
+            AttemptFailure::Busy(..) => Failure::ConnectionBroken { written: false },
             AttemptFailure::Broken(_, _, written) => {
                 Failure::ConnectionBroken { written: *written }
             }
@@ -364,6 +379,9 @@ impl AttemptFailure {
                 format!("error {:#06x}: {}", e.details.code(), e.message),
             ),
             AttemptFailure::Timeout(node, after) => (*node, format!("no answer within {after:?}")),
+            AttemptFailure::Busy(node, after) => {
+                (*node, format!("no free stream id within {after:?}"))
+            }
             AttemptFailure::Broken(node, why, _) => (*node, why.clone()),
             AttemptFailure::Fatal(e) => (SocketAddr::from(([0, 0, 0, 0], 0)), e.to_string()),
         }
@@ -373,6 +391,7 @@ impl AttemptFailure {
         match self {
             AttemptFailure::Server(node, error) => RequestError::Server { node, error },
             AttemptFailure::Timeout(_, after) => RequestError::Timeout { after },
+            busy @ AttemptFailure::Busy(..) => RequestError::Overloaded(vec![busy.describe()]),
             AttemptFailure::Broken(node, why, _) => {
                 RequestError::NoHostAvailable(vec![(node, why)])
             }

@@ -150,6 +150,7 @@ fn error_reply(error: RequestError) -> Reply {
             format!("Prepared query with ID {id:02x?} not found"),
         ),
         RequestError::Authentication(m) => (ErrorDetails::AuthenticationError, m),
+        e @ RequestError::Overloaded(_) => (ErrorDetails::Overloaded, e.to_string()),
         RequestError::Invalid(m) => (ErrorDetails::Invalid, m),
         RequestError::Decode(e) => (
             ErrorDetails::ProtocolError,
