@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 pub use ringgate_protocol::message::BatchType;
 use ringgate_protocol::message::{BatchQuery, BatchStatement, Value};
-use ringgate_routing::murmur3_token;
 
 use super::values::Encoded;
 use super::{PreparedStatement, RequestError, Values};
@@ -107,9 +106,7 @@ impl Batch {
                     conditional |= prepared.conditional;
                     let values: Vec<Value> = values.encode_for(prepared)?;
                     if i == 0 {
-                        routing = prepared
-                            .routing_key(&values)
-                            .map(|key| (prepared.keyspace.clone(), murmur3_token(&key)));
+                        routing = prepared.routing(&values);
                     }
                     BatchStatement {
                         query: BatchQuery::Prepared(prepared.id.clone()),

@@ -4,8 +4,7 @@
 
 use std::sync::Arc;
 
-use ringgate_protocol::message::{BatchQuery, CustomPayload, Request, Value, Values};
-use ringgate_routing::murmur3_token;
+use ringgate_protocol::message::{BatchQuery, CustomPayload, Request, Values};
 
 use super::send::Outgoing;
 use super::{Coordinator, PreparedStatement, QueryResult, RequestError, RequestOptions};
@@ -82,7 +81,7 @@ impl Coordinator {
                 options.serial_consistency = execute.params.serial_consistency;
                 options.idempotent = is_read(&statement.query);
                 let routing = match &execute.params.values {
-                    Values::Positional(values) => routing_of(&statement, values),
+                    Values::Positional(values) => statement.routing(values),
                     Values::Named(_) => None,
                 };
                 (Request::Execute(execute), routing, statement.conditional)
@@ -101,7 +100,7 @@ impl Coordinator {
                                 .ok_or_else(|| RequestError::UnknownPrepared(id.clone()))?;
                             lwt |= prepared.conditional;
                             if i == 0 {
-                                routing = routing_of(&prepared, &statement.values);
+                                routing = prepared.routing(&statement.values);
                             }
                         }
                         BatchQuery::Query(cql) => lwt |= super::is_conditional(cql),
@@ -124,12 +123,6 @@ impl Coordinator {
         self.after_schema_change(&result).await?;
         Ok(Forwarded::Result(Box::new(result)))
     }
-}
-
-fn routing_of(statement: &PreparedStatement, values: &[Value]) -> Option<(Option<String>, i64)> {
-    statement
-        .routing_key(values)
-        .map(|key| (statement.keyspace.clone(), murmur3_token(&key)))
 }
 
 /// Whether a statement only reads (a SELECT), so may safely run twice.

@@ -28,7 +28,6 @@ use ringgate_protocol::message::{
     Consistency, CustomPayload, Execute, Prepare, Query, QueryParameters, Request, Response,
     ResultBody, SerialConsistency,
 };
-use ringgate_routing::murmur3_token;
 
 pub use batch::{Batch, BatchType};
 pub use error::RequestError;
@@ -411,9 +410,7 @@ impl Coordinator {
         options: &RequestOptions,
     ) -> Result<QueryResult, RequestError> {
         let encoded = values.into().encode_for(statement)?;
-        let routing = statement
-            .routing_key(&encoded)
-            .map(|key| (statement.keyspace.clone(), murmur3_token(&key)));
+        let routing = statement.routing(&encoded);
         let params = self.params(options).with_values(encoded);
         let request = Request::Execute(Execute::new(
             statement.id.clone(),

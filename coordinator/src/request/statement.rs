@@ -106,6 +106,12 @@ impl PreparedStatement {
         write_partition_key(&components, &mut key).ok()?;
         Some(key)
     }
+
+    /// Where these encoded values route: the statement's keyspace and its key's token.
+    pub(crate) fn routing(&self, values: &[Value]) -> Option<(Option<String>, i64)> {
+        self.routing_key(values)
+            .map(|key| (self.keyspace.clone(), ringgate_routing::murmur3_token(&key)))
+    }
 }
 
 #[cfg(test)]
