@@ -53,8 +53,12 @@ impl Classified {
 /// Classifies `text`; `None` for anything that is not a single SELECT, INSERT, UPDATE or DELETE
 /// the classifier can read (DDL, BATCH, USE, INSERT JSON, unreadable text, …).
 pub fn classify(text: &str) -> Option<Classified> {
-    let tokens = tokenize(text).ok()?;
-    let mut p = Cursor::new(&tokens);
+    classify_tokens(&tokenize(text).ok()?)
+}
+
+/// As [`classify`], for a statement already split into tokens.
+pub fn classify_tokens(tokens: &[Token]) -> Option<Classified> {
+    let mut p = Cursor::new(tokens);
     let classified = match p.word()?.as_str() {
         "select" => select(&mut p),
         "insert" => insert(&mut p),

@@ -5,6 +5,6 @@
 mod classify;
 mod lexer;
 
-pub use classify::{Classified, StatementKind, Term, classify};
+pub use classify::{Classified, StatementKind, Term, classify, classify_tokens};
 pub(crate) use lexer::quoted_identifier;
 pub use lexer::{LexError, Literal, Token, tokenize};

@@ -187,6 +187,18 @@ impl NodePool {
             .cloned()
     }
 
+    /// As [`NodePool::connection`], but a pool still making its first connection (just
+    /// started, say for a user who just logged in) is waited for, at most `timeout`.
+    pub async fn ready_connection(&self, timeout: Duration) -> Option<Connection> {
+        if let Some(conn) = self.connection() {
+            return Some(conn);
+        }
+        let mut health = self.watch_health();
+        let settled = health.wait_for(|h| *h != Health::Connecting);
+        let _ = tokio::time::timeout(timeout, settled).await;
+        self.connection()
+    }
+
     /// Stream ids in flight over every open connection, and how many of those belong to
     /// requests that timed out and whose responses have not arrived yet.
     pub fn in_flight(&self) -> (usize, usize) {

@@ -60,14 +60,13 @@ impl Coordinator {
                 options.consistency = Some(query.params.consistency);
                 options.serial_consistency = query.params.serial_consistency;
                 options.idempotent = is_read(&query.query);
-                let lwt = super::is_conditional(&query.query);
-                let routing = super::text_routing::route_text(
+                let plan = super::text_routing::plan_text(
                     &self.cluster().view(),
                     &query.query,
                     query.params.keyspace.as_deref(),
                     &query.params.values,
                 );
-                (Request::Query(query), routing, lwt)
+                (Request::Query(query), plan.routing, plan.conditional)
             }
             Request::Execute(mut execute) => {
                 let statement = self

@@ -288,7 +288,7 @@ impl Coordinator {
             Encoded::Positional(v) => self.params(options).with_values(v),
             Encoded::Named(v) => self.params(options).with_named_values(v),
         };
-        let routing = text_routing::route_text(
+        let plan = text_routing::plan_text(
             &self.inner.cluster.view(),
             cql,
             options.keyspace.as_deref(),
@@ -298,9 +298,9 @@ impl Coordinator {
         let result = self
             .send(
                 &Outgoing::new(&request, options),
-                routing,
+                plan.routing,
                 options,
-                is_conditional(cql),
+                plan.conditional,
             )
             .await?;
         self.after_schema_change(&result).await?;
@@ -553,11 +553,5 @@ pub(crate) fn prepare_message(keyspace: Option<&str>, cql: &str) -> Prepare {
 /// Whether a statement is a conditional update (lightweight transaction): its text has an
 /// `IF` clause. Such statements go to replicas in a fixed order, to reduce contention.
 pub(crate) fn is_conditional(cql: &str) -> bool {
-    crate::cql::tokenize(cql)
-        .map(|tokens| {
-            tokens
-                .iter()
-                .any(|t| *t == crate::cql::Token::Word("if".to_owned()))
-        })
-        .unwrap_or(false)
+    crate::cql::tokenize(cql).is_ok_and(|tokens| text_routing::has_if(&tokens))
 }

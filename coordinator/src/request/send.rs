@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::{Coordinator, QueryResult, RequestError, RequestOptions};
 use crate::metrics::Counter;
 use crate::plan::{Failure, RetryContext, RetryDecision};
-use crate::pool::{ConnectionError, Health};
+use crate::pool::ConnectionError;
 
 /// A request as it goes on the wire: the message and the envelope's extras.
 pub(crate) struct Outgoing<'a> {
@@ -33,6 +33,15 @@ impl<'a> Outgoing<'a> {
             request,
             tracing: options.tracing,
             payload: options.custom_payload.as_ref(),
+        }
+    }
+
+    /// A request with no tracing and no custom payload.
+    pub(crate) fn plain(request: &'a Request) -> Self {
+        Outgoing {
+            request,
+            tracing: false,
+            payload: None,
         }
     }
 }
@@ -279,24 +288,10 @@ impl Coordinator {
             .pools
             .pool(node, &self.identity)
             .ok_or_else(|| Attempt::NotSent("no pool for this identity".to_owned()))?;
-        let conn = match pool.connection() {
-            Some(conn) => conn,
-            // A pool just started (a new user's, say): wait for its first connection.
-            None if pool.health() == Health::Connecting => {
-                let mut health = pool.watch_health();
-                let settled = health.wait_for(|h| *h != Health::Connecting);
-                let _ = tokio::time::timeout(timeout, settled).await;
-                pool.connection().ok_or_else(|| {
-                    Attempt::NotSent(format!("no open connection ({:?})", pool.health()))
-                })?
-            }
-            None => {
-                return Err(Attempt::NotSent(format!(
-                    "no open connection ({:?})",
-                    pool.health()
-                )));
-            }
-        };
+        let conn = pool
+            .ready_connection(timeout)
+            .await
+            .ok_or_else(|| Attempt::NotSent(format!("no open connection ({:?})", pool.health())))?;
         let version = conn.version();
         let mut body = BytesMut::new();
         let mut flags = Flags::empty();
@@ -322,17 +317,6 @@ impl Coordinator {
             Ok((_, Response::Error(error))) => Err(Attempt::Server(Box::new(error))),
             Ok((prefix, response)) => Ok((envelope, prefix, response)),
             Err(e) => Err(Attempt::Fatal(e.into())),
-        }
-    }
-}
-
-impl<'a> Outgoing<'a> {
-    /// A request with no tracing and no custom payload.
-    pub(crate) fn plain(request: &'a Request) -> Self {
-        Outgoing {
-            request,
-            tracing: false,
-            payload: None,
         }
     }
 }

@@ -10,16 +10,49 @@ use ringgate_protocol::types::{ColumnType, CqlValue, CqlVarint, encode_value};
 use ringgate_routing::{KeyComponent, murmur3_token, write_partition_key};
 
 use crate::cluster::ClusterView;
-use crate::cql::{Literal, Term, classify};
+use crate::cql::{Literal, Term, Token, classify_tokens, tokenize};
 
-/// The keyspace and token of a QUERY's partition, when its text fixes the whole key.
-pub(crate) fn route_text(
+/// What plain CQL text says about where and how it runs, read from one tokenization.
+pub(crate) struct TextPlan {
+    /// The keyspace and token of its partition, when the text fixes the whole key.
+    pub(crate) routing: Option<(Option<String>, i64)>,
+    /// Whether it is a conditional update (has an `IF` clause).
+    pub(crate) conditional: bool,
+}
+
+/// Reads `cql` once for its routing and whether it is conditional.
+pub(crate) fn plan_text(
     view: &ClusterView,
     cql: &str,
     session_keyspace: Option<&str>,
     values: &Values,
+) -> TextPlan {
+    let Ok(tokens) = tokenize(cql) else {
+        return TextPlan {
+            routing: None,
+            conditional: false,
+        };
+    };
+    TextPlan {
+        routing: route_tokens(view, &tokens, session_keyspace, values),
+        conditional: has_if(&tokens),
+    }
+}
+
+/// Whether a statement's tokens hold an `IF` clause (a lightweight transaction).
+pub(crate) fn has_if(tokens: &[Token]) -> bool {
+    tokens
+        .iter()
+        .any(|t| matches!(t, Token::Word(w) if w == "if"))
+}
+
+fn route_tokens(
+    view: &ClusterView,
+    tokens: &[Token],
+    session_keyspace: Option<&str>,
+    values: &Values,
 ) -> Option<(Option<String>, i64)> {
-    let classified = classify(cql)?;
+    let classified = classify_tokens(tokens)?;
     let keyspace = classified
         .keyspace
         .as_deref()
