@@ -51,6 +51,27 @@ async fn setup(c: &Coordinator) {
     }
 }
 
+/// Writes rows `k` = 0..`n`, `v` = "v{k}", at ALL (every replica has them).
+async fn write_rows(c: &Coordinator, n: i32) {
+    let insert = c
+        .prepare("INSERT INTO rg_disrupt.kv (k, v) VALUES (?, ?)")
+        .await
+        .unwrap();
+    let all = RequestOptions {
+        consistency: Some(Consistency::All),
+        ..RequestOptions::default()
+    };
+    for k in 0..n {
+        c.execute(
+            &insert,
+            vec![CqlValue::Int(k), CqlValue::Text(format!("v{k}"))],
+            &all,
+        )
+        .await
+        .unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unprepared_is_healed_invisibly() {
     let mut restore = RestartOnDrop(Vec::new());
@@ -114,26 +135,7 @@ async fn reads_at_one_survive_a_node_stopping() {
     let mut restore = RestartOnDrop(Vec::new());
     let c = Arc::new(coordinator().await);
     setup(&c).await;
-    let insert = c
-        .prepare("INSERT INTO rg_disrupt.kv (k, v) VALUES (?, ?)")
-        .await
-        .unwrap();
-    let all = RequestOptions {
-        consistency: Some(Consistency::All),
-        ..RequestOptions::default()
-    };
-    for k in 0..100 {
-        c.execute(
-            &insert,
-            vec![
-                Some(CqlValue::Int(k)),
-                Some(CqlValue::Text(format!("v{k}"))),
-            ],
-            &all,
-        )
-        .await
-        .unwrap();
-    }
+    write_rows(&c, 100).await;
     let select = c
         .prepare("SELECT v FROM rg_disrupt.kv WHERE k = ?")
         .await
@@ -193,26 +195,7 @@ async fn speculative_executions_answer_for_a_frozen_node() {
     };
     let c = Coordinator::connect(config).await.expect("connect");
     setup(&c).await;
-    let insert = c
-        .prepare("INSERT INTO rg_disrupt.kv (k, v) VALUES (?, ?)")
-        .await
-        .unwrap();
-    let all = RequestOptions {
-        consistency: Some(Consistency::All),
-        ..RequestOptions::default()
-    };
-    for k in 0..20 {
-        c.execute(
-            &insert,
-            vec![
-                Some(CqlValue::Int(k)),
-                Some(CqlValue::Text(format!("v{k}"))),
-            ],
-            &all,
-        )
-        .await
-        .unwrap();
-    }
+    write_rows(&c, 20).await;
     let select = c
         .prepare("SELECT v FROM rg_disrupt.kv WHERE k = ?")
         .await
