@@ -1,31 +1,14 @@
 //! Client authentication: the credentials a driver sends (SASL PLAIN), the identity a session
 //! runs under once they are accepted, and the pluggable [`Authenticator`] that decides.
 
-use std::fmt;
-
 use futures::future::BoxFuture;
 
 /// The class name Cassandra's password authenticator announces in AUTHENTICATE; drivers pick
 /// their PLAIN authenticator by it.
 pub const PASSWORD_AUTHENTICATOR: &str = "org.apache.cassandra.auth.PasswordAuthenticator";
 
-/// A username and password, as a client sent them.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    /// The username (SASL PLAIN authentication identity).
-    pub username: String,
-    /// The password.
-    pub password: String,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("username", &self.username)
-            .field("password", &"<hidden>")
-            .finish()
-    }
-}
+/// A username and password, as a client sent them (the same type the pools log in with).
+pub use crate::pool::Credentials;
 
 /// Who a session's requests run as, once authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
