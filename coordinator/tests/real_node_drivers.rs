@@ -8,32 +8,7 @@ mod support;
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
-use std::sync::Arc;
 
-use ringgate::request::{Coordinator, CoordinatorConfig};
-use ringgate::server::system::RinggateNode;
-use ringgate::server::{CoordinatorHandler, ServerConfig, serve, system_tables};
-use support::node_addr;
-
-/// Starts a Ringgate node on a free port of 127.0.0.1, over the real cluster.
-async fn start_node() -> SocketAddr {
-    let mut config = CoordinatorConfig::new(vec![node_addr(1), node_addr(2)]);
-    config.local_dc = Some("dc1".into());
-    let coordinator = Coordinator::connect(config)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect: {e}\n{}", support::log_tail(1, 40)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let local = RinggateNode::new(addr.ip(), addr.port(), "dc1", "rack1");
-    let tables = system_tables(&coordinator, local, Vec::new()).unwrap();
-    let handler = CoordinatorHandler::new(coordinator);
-    tokio::spawn(serve(
-        listener,
-        Arc::new(ServerConfig::new(tables)),
-        Arc::new(handler),
-    ));
-    addr
-}
 
 const SCRIPT: &str = r#"
 import sys
@@ -115,7 +90,7 @@ fn python_driver(addr: SocketAddr, version: u8) -> std::collections::HashMap<Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_driver_works_through_the_node_in_every_version() {
-    let addr = start_node().await;
+    let addr = support::ringgate_node().await;
     for version in [3u8, 4, 5] {
         let got = tokio::task::spawn_blocking(move || python_driver(addr, version))
             .await
@@ -144,7 +119,7 @@ async fn the_python_driver_works_through_the_node_in_every_version() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scylla_crate_runs_prepared_statements_through_the_node() {
-    let addr = start_node().await;
+    let addr = support::ringgate_node().await;
     let session = scylla::client::session_builder::SessionBuilder::new()
         .known_node_addr(addr)
         .build()
@@ -218,7 +193,7 @@ print("seen=%s" % seen)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schema_changes_made_elsewhere_reach_the_drivers_registered_with_the_node() {
-    let addr = start_node().await;
+    let addr = support::ringgate_node().await;
     let direct = support::session().await;
     direct
         .query_unpaged(

@@ -188,3 +188,38 @@ pub fn python() -> PathBuf {
     );
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("bin/python")
 }
+
+/// Starts a Ringgate node (front end + coordinator, in this process) on a free port of
+/// 127.0.0.1, joined to the real `two-dc` cluster with dc1 as its local DC, and returns where
+/// clients connect. The node serves until the test's runtime ends.
+pub async fn ringgate_node() -> SocketAddr {
+    use ringgate::request::{Coordinator, CoordinatorConfig};
+    use ringgate::server::system::RinggateNode;
+    use ringgate::server::{CoordinatorHandler, ServerConfig, serve, system_tables};
+
+    let mut config = CoordinatorConfig::new(vec![node_addr(1), node_addr(2)]);
+    config.local_dc = Some("dc1".into());
+    let coordinator = Coordinator::connect(config)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect: {e}\n{}", log_tail(1, 40)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let local = RinggateNode::new(addr.ip(), addr.port(), "dc1", "rack1");
+    let tables = system_tables(&coordinator, local, Vec::new()).unwrap();
+    let handler = CoordinatorHandler::new(coordinator);
+    tokio::spawn(serve(
+        listener,
+        Arc::new(ServerConfig::new(tables)),
+        Arc::new(handler),
+    ));
+    addr
+}
+
+/// The `key=value` lines a driver scenario printed (see `tests/drivers/SCENARIO.md`), by key.
+pub fn key_values(stdout: &str) -> std::collections::BTreeMap<String, String> {
+    stdout
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
