@@ -137,6 +137,8 @@ async function scenario(host, port, version, compression, keyspace, say) {
       new cassandra.Client({
         contactPoints: [host],
         localDataCenter: 'dc1',
+        // The driver's default, LOCAL_ONE, may read from a replica a write has not reached.
+        queryOptions: { consistency: types.consistencies.localQuorum },
         protocolOptions: { port, maxVersion: version },
         socketOptions: { connectTimeout: 20000, readTimeout: 30000 },
       }),
@@ -166,7 +168,11 @@ async function scenario(host, port, version, compression, keyspace, say) {
       ];
       let agreed = true;
       for (const statement of ddl) {
-        const rs = await client.execute(statement);
+        const started = Date.now();
+        const rs = await client.execute(statement).catch((e) => {
+          const what = statement.split(/[\s(]+/).slice(0, 3).join(' ');
+          throw new Error(`${what} (after ${Date.now() - started} ms): ${e.message}`);
+        });
         // The driver waits for agreement after every schema change and records the outcome.
         agreed = agreed && rs.info.isSchemaInAgreement;
       }
