@@ -61,6 +61,9 @@ async fn the_scylla_crate_runs_the_scenario_with_snappy() {
 /// SCENARIO.md's table, plus the crate's view of the token ring.
 async fn check(compression: Option<Compression>) {
     warn_log::install();
+    // The capture is live: otherwise `warnings=none` below would prove nothing.
+    tracing::warn!(target: "warn_capture_probe", "probe");
+    assert_eq!(warn_log::take("warn_capture_probe").len(), 1);
     let addr = support::ringgate_node().await;
     let name = compression.map_or("none", |c| c.as_str());
     let keyspace = format!("rg_rs_v4_{name}");
