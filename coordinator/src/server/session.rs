@@ -151,9 +151,8 @@ impl ServerSession {
                     return;
                 }
             }
-            if input.is_empty() {
-                return;
-            }
+            // Even with `input` empty, the codec may still hold envelopes: the rest of a v5
+            // segment that carried several.
             // Unframed, the header is visible before decoding: its stream id lets errors that
             // do not carry one (a corrupt compressed body) be answered on the right stream.
             let peeked = match self.codec.mode() {

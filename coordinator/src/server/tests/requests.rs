@@ -157,3 +157,38 @@ fn too_many_in_flight_is_overloaded() {
     client.send(&mut s, 4, &query("SELECT * FROM ks.t"));
     assert_eq!(s.in_flight(), 2);
 }
+
+#[test]
+fn every_envelope_of_a_segment_is_handled_at_once() {
+    for (version, compression) in [(V5, None), (V5, Some(Compression::Lz4)), (V4, None)] {
+        let (mut client, mut s) = Client::ready(version, compression);
+        // Three requests in one write (one segment in v5), nothing after them.
+        let mut wire = BytesMut::new();
+        for stream in [3, 4, 5] {
+            let mut body = BytesMut::new();
+            query("SELECT * FROM ks.t")
+                .encode(version, &mut body)
+                .unwrap();
+            let header = crate::protocol::frame::Header::new(
+                version,
+                crate::protocol::Direction::Request,
+                stream,
+                Opcode::Query,
+            );
+            client
+                .codec
+                .encode(
+                    &crate::protocol::frame::Envelope::new(header, body.freeze()),
+                    &mut wire,
+                )
+                .unwrap();
+        }
+        client.codec.flush(&mut wire).unwrap();
+        s.receive(&mut wire);
+        let mut streams = Vec::new();
+        while let Some(SessionEvent::Request(r)) = s.poll_event() {
+            streams.push(r.stream);
+        }
+        assert_eq!(streams, [3, 4, 5], "{version:?} {compression:?}");
+    }
+}
