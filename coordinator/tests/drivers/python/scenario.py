@@ -41,9 +41,9 @@ class WarningLog(logging.Handler):
         self.lines = []
 
     def emit(self, record):
-        self.lines.append(
-            "%s %s: %s" % (record.levelname, record.name, record.getMessage().replace("\n", " "))
-        )
+        # One line, and no `;` but the ones that join the records.
+        message = record.getMessage().replace("\n", " ").replace(";", ",")
+        self.lines.append("%s %s: %s" % (record.levelname, record.name, message))
 
 
 STEPS = logging.getLogger("scenario")
