@@ -171,13 +171,14 @@ public final class Scenario {
     } catch (Throwable e) {
       say("error", step + ": " + oneLine(e.toString()));
       ran = false;
-    } finally {
-      if (session != null) {
-        session.close();
-      }
     }
+    // Counted before closing: a schema refresh cut short by the close ("Cluster is closed")
+    // says nothing about the node. Such lines still go to stderr.
     synchronized (WARNINGS) {
       say("warnings", WARNINGS.isEmpty() ? "none" : String.join(";", WARNINGS));
+    }
+    if (session != null) {
+      session.close();
     }
     return ran;
   }
