@@ -31,7 +31,7 @@ use ringgate_protocol::message::{
 
 pub use batch::{Batch, BatchType};
 pub use error::RequestError;
-pub use forward::{ForwardContext, Forwarded};
+pub use forward::{ForwardContext, Forwarded, RawRequest};
 pub use paging::{DEFAULT_PAGE_SIZE, Statement};
 pub use result::{QueryResult, Row};
 pub use statement::PreparedStatement;

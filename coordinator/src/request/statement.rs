@@ -2,6 +2,7 @@
 
 use bytes::{Bytes, BytesMut};
 use ringgate_protocol::message::{ColumnSpec, Prepared, Value};
+use ringgate_protocol::primitives::RawValue;
 use ringgate_protocol::types::{CqlValue, encode_value};
 use ringgate_routing::{KeyComponent, write_partition_key};
 
@@ -88,19 +89,37 @@ impl PreparedStatement {
     /// composite key): otherwise the request goes without token awareness, and the node
     /// reports what is wrong with it.
     pub fn routing_key(&self, values: &[Value]) -> Option<Vec<u8>> {
+        self.key_from(|i| {
+            values.get(i).map(|v| match v {
+                Value::Bytes(b) => KeyComponent::Value(b),
+                Value::Null => KeyComponent::Null,
+                Value::Unset => KeyComponent::Unset,
+            })
+        })
+    }
+
+    /// The routing key from values as a client's body holds them (see [`Self::routing_key`]).
+    pub fn routing_key_raw(&self, values: &[RawValue<'_>]) -> Option<Vec<u8>> {
+        self.key_from(|i| {
+            values.get(i).map(|v| match v {
+                RawValue::Bytes(b) => KeyComponent::Value(b),
+                RawValue::Null => KeyComponent::Null,
+                RawValue::Unset => KeyComponent::Unset,
+            })
+        })
+    }
+
+    fn key_from<'v>(
+        &self,
+        component: impl Fn(usize) -> Option<KeyComponent<'v>>,
+    ) -> Option<Vec<u8>> {
         if self.pk_indexes.is_empty() {
             return None;
         }
         let components = self
             .pk_indexes
             .iter()
-            .map(|&i| {
-                values.get(usize::from(i)).map(|v| match v {
-                    Value::Bytes(b) => KeyComponent::Value(b),
-                    Value::Null => KeyComponent::Null,
-                    Value::Unset => KeyComponent::Unset,
-                })
-            })
+            .map(|&i| component(usize::from(i)))
             .collect::<Option<Vec<_>>>()?;
         let mut key = Vec::new();
         write_partition_key(&components, &mut key).ok()?;
@@ -109,8 +128,16 @@ impl PreparedStatement {
 
     /// Where these encoded values route: the statement's keyspace and its key's token.
     pub(crate) fn routing(&self, values: &[Value]) -> Option<(Option<String>, i64)> {
-        self.routing_key(values)
-            .map(|key| (self.keyspace.clone(), ringgate_routing::murmur3_token(&key)))
+        self.to_routing(self.routing_key(values))
+    }
+
+    /// Where these values, as a client's body holds them, route.
+    pub(crate) fn routing_raw(&self, values: &[RawValue<'_>]) -> Option<(Option<String>, i64)> {
+        self.to_routing(self.routing_key_raw(values))
+    }
+
+    fn to_routing(&self, key: Option<Vec<u8>>) -> Option<(Option<String>, i64)> {
+        key.map(|key| (self.keyspace.clone(), ringgate_routing::murmur3_token(&key)))
     }
 }
 
