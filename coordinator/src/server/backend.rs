@@ -51,25 +51,30 @@ impl CoordinatorHandler {
         }
     }
 
-    fn session(&self, identity: Option<&Identity>) -> Result<Coordinator, RequestError> {
-        match identity {
-            None => Ok(self.coordinator.clone()),
-            Some(identity) => self
-                .users
-                .get(&identity.user)
-                .map(|c| c.clone())
-                .ok_or_else(|| {
-                    RequestError::Authentication(format!("{} is not logged in", identity.user))
-                }),
+    /// The coordinator a session runs on: the node's own for sessions without a cluster role,
+    /// else the role's (logged in the first time it is needed, e.g. for a token's role).
+    async fn session(&self, identity: Option<&Identity>) -> Result<Coordinator, RequestError> {
+        let Some(credentials) = identity.and_then(|i| i.backend.as_ref()) else {
+            return Ok(self.coordinator.clone());
+        };
+        if let Some(session) = self.users.get(&credentials.username) {
+            return Ok(session.clone());
         }
+        let session = self
+            .coordinator
+            .login(&credentials.username, &credentials.password)
+            .await?;
+        self.users
+            .insert(credentials.username.clone(), session.clone());
+        Ok(session)
     }
 }
 
 impl Handler for CoordinatorHandler {
     fn request(&self, request: ForwardRequest) -> BoxFuture<'static, Reply> {
-        let session = self.session(request.identity.as_deref());
+        let handler = self.clone();
         async move {
-            match session {
+            match handler.session(request.identity.as_deref()).await {
                 Ok(coordinator) => run(&coordinator, request).await.unwrap_or_else(error_reply),
                 Err(e) => error_reply(e),
             }
