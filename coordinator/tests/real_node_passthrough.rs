@@ -2,7 +2,7 @@
 //! v5 to the cluster, so v3/v4 answers are laid out again, v5's pass through as they came)
 //! get the tracing id the replica recorded and the replica's warnings; a client's custom
 //! payload reaches the replica intact; prepared statements run from the client's body route
-//! by token (checked by the replicas' own traces).
+//! by token (checked by the replicas' own traces); schema reads go to the control node.
 
 mod support;
 
@@ -280,4 +280,57 @@ async fn prepared_statements_from_clients_bodies_route_by_token() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_reads_go_to_the_control_node() {
+    let direct = direct().await;
+    schema(&direct).await;
+    let node = support::ringgate_node().await;
+    // The node's control connection is on its first contact point, node 1.
+    let control = support::node_addr(1).ip();
+    let conn = client(node, ProtocolVersion::V5).await;
+    let cql = "SELECT keyspace_name, table_name FROM system_schema.tables";
+    let prepared = match send(
+        &conn,
+        &Request::Prepare(Prepare::new(cql)),
+        Flags::empty(),
+        None,
+    )
+    .await
+    .2
+    {
+        Response::Result(ResultBody::Prepared(p)) => p,
+        other => panic!("{other:?}"),
+    };
+    let mut traces = Vec::new();
+    for _ in 0..10 {
+        let (_, prefix, _) = send(&conn, &query(cql, Vec::new()), Flags::TRACING, None).await;
+        traces.push(prefix.tracing_id.expect("a tracing id"));
+        let execute = Request::Execute(Execute {
+            id: prepared.id.clone(),
+            result_metadata_id: prepared.result_metadata_id.clone(),
+            params: QueryParameters::new(Consistency::LocalOne),
+        });
+        let (_, prefix, _) = send(&conn, &execute, Flags::TRACING, None).await;
+        traces.push(prefix.tracing_id.expect("a tracing id"));
+    }
+    for id in traces {
+        assert_eq!(trace_coordinator(&direct, id).await, control);
+    }
+    // Other reads without a key are spread over the local DC: not all on the control node.
+    let mut elsewhere = 0;
+    for _ in 0..20 {
+        let (_, prefix, _) = send(
+            &conn,
+            &query("SELECT k FROM rg_pass.kv LIMIT 1", Vec::new()),
+            Flags::TRACING,
+            None,
+        )
+        .await;
+        if trace_coordinator(&direct, prefix.tracing_id.unwrap()).await != control {
+            elsewhere += 1;
+        }
+    }
+    assert!(elsewhere > 0, "every keyless read ran on the control node");
 }

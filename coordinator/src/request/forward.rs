@@ -46,7 +46,7 @@ struct Planned {
 
 enum Step {
     Prepared(Arc<PreparedStatement>),
-    Send(Box<Request>, Planned),
+    Send(Box<(Request, Planned)>),
 }
 
 impl Coordinator {
@@ -62,7 +62,8 @@ impl Coordinator {
     ) -> Result<Forwarded, RequestError> {
         match self.plan_forward(request, context).await? {
             Step::Prepared(statement) => Ok(Forwarded::Prepared(statement)),
-            Step::Send(request, planned) => {
+            Step::Send(sending) => {
+                let (request, planned) = *sending;
                 let out = Outgoing::new(&request, &planned.options);
                 self.send_planned(&out, &planned).await
             }
@@ -94,11 +95,15 @@ impl Coordinator {
         };
         match self.plan_forward(request, &context).await? {
             Step::Prepared(statement) => Ok(Forwarded::Prepared(statement)),
-            Step::Send(request, planned) if planned.changed => {
-                let out = Outgoing::new(&request, &planned.options);
-                self.send_planned(&out, &planned).await
+            Step::Send(sending) => {
+                let (request, planned) = *sending;
+                if planned.changed {
+                    let out = Outgoing::new(&request, &planned.options);
+                    self.send_planned(&out, &planned).await
+                } else {
+                    self.send_planned(&Outgoing::raw(&raw), &planned).await
+                }
             }
-            Step::Send(_, planned) => self.send_planned(&Outgoing::raw(&raw), &planned).await,
         }
     }
 
@@ -128,6 +133,7 @@ impl Coordinator {
             options: RequestOptions {
                 consistency: Some(view.consistency),
                 idempotent: is_read(&statement.query),
+                node: self.schema_node(&statement),
                 ..RequestOptions::default()
             },
             changed: false,
@@ -135,6 +141,16 @@ impl Coordinator {
         self.send_planned(&Outgoing::raw(raw), &planned)
             .await
             .map(Some)
+    }
+
+    /// The control node, for a statement that reads the schema tables: a client that learned
+    /// of a change from the events the control connection passed on then reads that change
+    /// from the node that announced it.
+    fn schema_node(&self, statement: &PreparedStatement) -> Option<std::net::SocketAddr> {
+        statement
+            .schema_read
+            .then(|| self.cluster().control_node())
+            .flatten()
     }
 
     async fn send_planned(
@@ -182,6 +198,9 @@ impl Coordinator {
                     query.params.keyspace.as_deref(),
                     &query.params.values,
                 );
+                if plan.schema_read {
+                    options.node = self.cluster().control_node();
+                }
                 (Request::Query(query), plan.routing, plan.conditional)
             }
             Request::Execute(execute) => {
@@ -191,6 +210,7 @@ impl Coordinator {
                 options.consistency = Some(execute.params.consistency);
                 options.serial_consistency = execute.params.serial_consistency;
                 options.idempotent = is_read(&statement.query);
+                options.node = self.schema_node(&statement);
                 let routing = match &execute.params.values {
                     Values::Positional(values) => statement.routing(values),
                     Values::Named(_) => None,
@@ -229,15 +249,15 @@ impl Coordinator {
                 )));
             }
         };
-        Ok(Step::Send(
-            Box::new(request),
+        Ok(Step::Send(Box::new((
+            request,
             Planned {
                 routing,
                 lwt,
                 options,
                 changed,
             },
-        ))
+        ))))
     }
 }
 

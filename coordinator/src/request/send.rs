@@ -150,7 +150,13 @@ impl Coordinator {
         let placement = routing
             .and_then(|(keyspace, token)| Some((view.placement(keyspace.as_deref()?)?, token)));
         let plan = inner.balancing.plan(&view, placement, consistency, lwt);
-        let mut nodes = plan.as_slice().iter().copied();
+        let first = options.node;
+        let mut nodes = first.into_iter().chain(
+            plan.as_slice()
+                .iter()
+                .copied()
+                .filter(move |n| Some(*n) != first),
+        );
         let speculative = inner.config.speculative;
         let may_speculate = options.idempotent;
 

@@ -31,6 +31,9 @@ pub struct PreparedStatement {
     pub result_columns: Option<Vec<ColumnSpec>>,
     /// Whether it is a conditional update (a lightweight transaction).
     pub conditional: bool,
+    /// Whether it reads the schema tables (`system_schema`, `system_virtual_schema`): it
+    /// then runs on the control node.
+    pub schema_read: bool,
     /// The PREPARED result as the node sent it, for front ends that answer a client's
     /// PREPARE with it.
     pub prepared: Prepared,
@@ -55,6 +58,7 @@ impl PreparedStatement {
             pk_indexes: prepared.metadata.pk_indexes,
             result_columns: prepared.result_metadata.columns,
             conditional: super::is_conditional(query),
+            schema_read: reads_schema(query, prepared_in),
             prepared: answer,
         }
     }
@@ -141,6 +145,17 @@ impl PreparedStatement {
     }
 }
 
+/// Whether `query` (prepared in `keyspace`) is a SELECT from the schema tables.
+fn reads_schema(query: &str, keyspace: Option<&str>) -> bool {
+    crate::cql::classify(query).is_some_and(|c| {
+        c.kind == crate::cql::StatementKind::Select
+            && c.keyspace
+                .as_deref()
+                .or(keyspace)
+                .is_some_and(super::text_routing::is_schema_keyspace)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +171,7 @@ mod tests {
             pk_indexes,
             result_columns: None,
             conditional: false,
+            schema_read: false,
             prepared: Prepared::default(),
         }
     }
