@@ -1,18 +1,23 @@
 //! Users on a PasswordAuthenticator node (the test command's auth phase: `scripts/cluster up
 //! --nodes 1 --topology one-dc --auth`): a login session runs every request as its user, so
 //! Cassandra applies that user's permissions — through the request API and through the
-//! `ringgate` node, whose clients log in with their own credentials.
+//! `ringgate` node, whose clients log in with their own credentials or with tokens that stand
+//! for cluster roles.
 
 mod support;
 
 use std::process::Command;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ringgate::pool::Credentials;
 use ringgate::protocol::types::CqlValue;
 use ringgate::request::{Coordinator, CoordinatorConfig, RequestError, RequestOptions};
 use ringgate::server::system::RinggateNode;
-use ringgate::server::{CoordinatorHandler, ServerConfig, serve, system_tables};
+use ringgate::server::{
+    CoordinatorHandler, Identity, IssuedTokens, ServerConfig, TokenAuthenticator, serve,
+    system_tables,
+};
 use support::node_addr;
 
 async fn admin() -> Coordinator {
@@ -175,6 +180,89 @@ async fn the_nodes_clients_log_in_with_their_own_credentials() {
     );
     assert_eq!(
         run("rg_reader", "wrong").await.unwrap(),
+        "connect=NoHostAvailable"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_log_clients_in_as_the_cluster_roles_they_stand_for() {
+    let c = admin().await;
+    reader(&c).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tables = system_tables(
+        &c,
+        RinggateNode::new(addr.ip(), addr.port(), "dc1", "rack1"),
+        Vec::new(),
+    )
+    .unwrap();
+    let tokens = Arc::new(IssuedTokens::new());
+    let day = Duration::from_secs(24 * 3600);
+    // A gateway user whose requests run as the read-only role, and one that runs as the
+    // node's own (superuser) connections.
+    let as_reader = tokens
+        .issue(
+            Identity {
+                user: "gateway-reader".into(),
+                backend: Some(Credentials {
+                    username: "rg_reader".into(),
+                    password: "reader-pw".into(),
+                }),
+            },
+            day,
+        )
+        .unwrap();
+    let as_node = tokens
+        .issue(
+            Identity {
+                user: "gateway-admin".into(),
+                backend: None,
+            },
+            day,
+        )
+        .unwrap();
+    let handler = CoordinatorHandler::new(c);
+    let authenticator =
+        TokenAuthenticator::new(tokens.clone()).with_fallback(Arc::new(handler.authenticator()));
+    let config = ServerConfig::new(tables).with_authenticator(Arc::new(authenticator));
+    tokio::spawn(serve(listener, Arc::new(config), Arc::new(handler)));
+
+    let run = move |user: &'static str, password: String| {
+        tokio::task::spawn_blocking(move || {
+            let python = support::python();
+            let out = Command::new(python)
+                .args(["-c", SCRIPT, &addr.port().to_string(), user, &password])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        })
+    };
+    assert_eq!(
+        run("token", as_reader.clone()).await.unwrap(),
+        "connect=ok|read=secret|write=Unauthorized"
+    );
+    assert_eq!(
+        run("token", as_node.clone()).await.unwrap(),
+        "connect=ok|read=secret|write=allowed"
+    );
+    assert_eq!(
+        run("token", "not-issued".into()).await.unwrap(),
+        "connect=NoHostAvailable"
+    );
+    // Other usernames still log in with their cluster password.
+    assert_eq!(
+        run("rg_reader", "reader-pw".into()).await.unwrap(),
+        "connect=ok|read=secret|write=Unauthorized"
+    );
+    // A revoked token no longer logs in.
+    assert!(tokens.revoke(&as_reader));
+    assert_eq!(
+        run("token", as_reader).await.unwrap(),
         "connect=NoHostAvailable"
     );
 }

@@ -156,6 +156,12 @@ impl Cluster {
         self.shared.control.load().as_ref().map(|c| c.addr())
     }
 
+    /// The protocol version the control connection speaks (the newest both sides know), if it
+    /// is connected.
+    pub fn protocol_version(&self) -> Option<ringgate_protocol::ProtocolVersion> {
+        self.shared.control.load().as_ref().map(|c| c.version())
+    }
+
     /// Waits until every up node reports the same schema version (after DDL), polling the
     /// control node's `system.local` and `system.peers_v2`, for at most `timeout`.
     ///
@@ -461,6 +467,9 @@ async fn run(shared: Arc<Shared>, mut conn: Connection, mut events: Events) {
         let Some(reason) = reason else {
             return; // shut down
         };
+        if *shutdown.borrow() {
+            return; // shut down, the connection closed first
+        }
         tracing::warn!(control = %conn.addr(), %reason, "control connection lost; moving");
         shared.control.store(None);
         // The node the control connection was on is not to be trusted until events say so.

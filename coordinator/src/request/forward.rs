@@ -4,9 +4,15 @@
 
 use std::sync::Arc;
 
-use ringgate_protocol::message::{BatchQuery, CustomPayload, Request, Values};
+use bytes::Bytes;
+use ringgate_protocol::Opcode;
+use ringgate_protocol::frame::Flags;
+use ringgate_protocol::message::{
+    BatchQuery, CustomPayload, Request, Values, fast, split_request_body,
+};
 
 use super::send::Outgoing;
+pub use super::send::RawRequest;
 use super::{Coordinator, PreparedStatement, QueryResult, RequestError, RequestOptions};
 
 /// What a forwarded request carries besides its message.
@@ -29,6 +35,20 @@ pub enum Forwarded {
     Prepared(Arc<PreparedStatement>),
 }
 
+/// How a forwarded request goes.
+struct Planned {
+    routing: Option<(Option<String>, i64)>,
+    lwt: bool,
+    options: RequestOptions,
+    /// The message differs from what the client sent (the session keyspace was added).
+    changed: bool,
+}
+
+enum Step {
+    Prepared(Arc<PreparedStatement>),
+    Send(Box<(Request, Planned)>),
+}
+
 impl Coordinator {
     /// Runs `request` as a client sent it. EXECUTE and BATCH must name statements this
     /// coordinator prepared ([`RequestError::UnknownPrepared`] otherwise: a front end answers
@@ -40,22 +60,134 @@ impl Coordinator {
         request: Request,
         context: &ForwardContext,
     ) -> Result<Forwarded, RequestError> {
+        match self.plan_forward(request, context).await? {
+            Step::Prepared(statement) => Ok(Forwarded::Prepared(statement)),
+            Step::Send(sending) => {
+                let (request, planned) = *sending;
+                let out = Outgoing::new(&request, &planned.options);
+                self.send_planned(&out, &planned).await
+            }
+        }
+    }
+
+    /// Runs a client's request from its body as it came (see [`Self::forward`]), passing the
+    /// body through untouched where the node speaks the client's version and nothing in it
+    /// needs to change. An EXECUTE is not decoded at all: only its id and the partition
+    /// key's values are read. `context.tracing` and `context.custom_payload` are ignored:
+    /// the body and its flags carry them.
+    pub async fn forward_raw(
+        &self,
+        raw: RawRequest,
+        context: &ForwardContext,
+    ) -> Result<Forwarded, RequestError> {
+        let has_payload = raw.flags.contains(Flags::CUSTOM_PAYLOAD);
+        let (payload, body) = split_request_body(&raw.body, has_payload)?;
+        if raw.opcode == Opcode::Execute
+            && let Some(forwarded) = self.execute_raw(&raw, &body).await?
+        {
+            return Ok(forwarded);
+        }
+        let request = Request::decode(raw.opcode, &body, raw.version)?;
+        let context = ForwardContext {
+            keyspace: context.keyspace.clone(),
+            tracing: raw.flags.contains(Flags::TRACING),
+            custom_payload: payload,
+        };
+        match self.plan_forward(request, &context).await? {
+            Step::Prepared(statement) => Ok(Forwarded::Prepared(statement)),
+            Step::Send(sending) => {
+                let (request, planned) = *sending;
+                if planned.changed {
+                    let out = Outgoing::new(&request, &planned.options);
+                    self.send_planned(&out, &planned).await
+                } else {
+                    self.send_planned(&Outgoing::raw(&raw), &planned).await
+                }
+            }
+        }
+    }
+
+    /// An EXECUTE run from its body alone, when it can be: the statement is known, its values
+    /// are positional and it is not a conditional update (whose serial consistency sits at the
+    /// end of the body). `None`: decode it instead.
+    async fn execute_raw(
+        &self,
+        raw: &RawRequest,
+        body: &Bytes,
+    ) -> Result<Option<Forwarded>, RequestError> {
+        let view = fast::execute(body, raw.version)?;
+        let id = body.slice_ref(view.id);
+        let statement = self
+            .cached_statement(&id)
+            .ok_or(RequestError::UnknownPrepared(id))?;
+        let values = view.values();
+        if statement.conditional || values.is_named() {
+            return Ok(None);
+        }
+        let values = values
+            .map(|v| v.map(|(_, value)| value))
+            .collect::<Result<Vec<_>, _>>()?;
+        let planned = Planned {
+            routing: statement.routing_raw(&values),
+            lwt: false,
+            options: RequestOptions {
+                consistency: Some(view.consistency),
+                idempotent: is_read(&statement.query),
+                node: self.schema_node(&statement),
+                ..RequestOptions::default()
+            },
+            changed: false,
+        };
+        self.send_planned(&Outgoing::raw(raw), &planned)
+            .await
+            .map(Some)
+    }
+
+    /// The control node, for a statement that reads the schema tables: a client that learned
+    /// of a change from the events the control connection passed on then reads that change
+    /// from the node that announced it.
+    fn schema_node(&self, statement: &PreparedStatement) -> Option<std::net::SocketAddr> {
+        statement
+            .schema_read
+            .then(|| self.cluster().control_node())
+            .flatten()
+    }
+
+    async fn send_planned(
+        &self,
+        out: &Outgoing<'_>,
+        planned: &Planned,
+    ) -> Result<Forwarded, RequestError> {
+        let result = self
+            .send(out, planned.routing.clone(), &planned.options, planned.lwt)
+            .await?;
+        self.after_schema_change(&result).await?;
+        Ok(Forwarded::Result(Box::new(result)))
+    }
+
+    async fn plan_forward(
+        &self,
+        request: Request,
+        context: &ForwardContext,
+    ) -> Result<Step, RequestError> {
         let mut options = RequestOptions {
             tracing: context.tracing,
             custom_payload: context.custom_payload.clone(),
             ..RequestOptions::default()
         };
+        let mut changed = false;
         let (request, routing, lwt) = match request {
             Request::Prepare(prepare) => {
                 let keyspace = prepare.keyspace.or_else(|| context.keyspace.clone());
                 let statement = self
                     .prepare_statement(keyspace.as_deref(), &prepare.query)
                     .await?;
-                return Ok(Forwarded::Prepared(statement));
+                return Ok(Step::Prepared(statement));
             }
             Request::Query(mut query) => {
-                if query.params.keyspace.is_none() {
+                if query.params.keyspace.is_none() && context.keyspace.is_some() {
                     query.params.keyspace = context.keyspace.clone();
+                    changed = true;
                 }
                 options.consistency = Some(query.params.consistency);
                 options.serial_consistency = query.params.serial_consistency;
@@ -66,19 +198,19 @@ impl Coordinator {
                     query.params.keyspace.as_deref(),
                     &query.params.values,
                 );
+                if plan.schema_read {
+                    options.node = self.cluster().control_node();
+                }
                 (Request::Query(query), plan.routing, plan.conditional)
             }
-            Request::Execute(mut execute) => {
+            Request::Execute(execute) => {
                 let statement = self
                     .cached_statement(&execute.id)
                     .ok_or_else(|| RequestError::UnknownPrepared(execute.id.clone()))?;
-                // A v4 client sends no result metadata id; a v5 node needs one.
-                if execute.result_metadata_id.is_none() {
-                    execute.result_metadata_id = statement.result_metadata_id.clone();
-                }
                 options.consistency = Some(execute.params.consistency);
                 options.serial_consistency = execute.params.serial_consistency;
                 options.idempotent = is_read(&statement.query);
+                options.node = self.schema_node(&statement);
                 let routing = match &execute.params.values {
                     Values::Positional(values) => statement.routing(values),
                     Values::Named(_) => None,
@@ -86,8 +218,9 @@ impl Coordinator {
                 (Request::Execute(execute), routing, statement.conditional)
             }
             Request::Batch(mut batch) => {
-                if batch.keyspace.is_none() {
+                if batch.keyspace.is_none() && context.keyspace.is_some() {
                     batch.keyspace = context.keyspace.clone();
+                    changed = true;
                 }
                 let mut routing = None;
                 let mut lwt = false;
@@ -116,11 +249,15 @@ impl Coordinator {
                 )));
             }
         };
-        let result = self
-            .send(&Outgoing::new(&request, &options), routing, &options, lwt)
-            .await?;
-        self.after_schema_change(&result).await?;
-        Ok(Forwarded::Result(Box::new(result)))
+        Ok(Step::Send(Box::new((
+            request,
+            Planned {
+                routing,
+                lwt,
+                options,
+                changed,
+            },
+        ))))
     }
 }
 

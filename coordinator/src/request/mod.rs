@@ -31,7 +31,7 @@ use ringgate_protocol::message::{
 
 pub use batch::{Batch, BatchType};
 pub use error::RequestError;
-pub use forward::{ForwardContext, Forwarded};
+pub use forward::{ForwardContext, Forwarded, RawRequest};
 pub use paging::{DEFAULT_PAGE_SIZE, Statement};
 pub use result::{QueryResult, Row};
 pub use statement::PreparedStatement;
@@ -123,6 +123,9 @@ pub struct RequestOptions {
     /// Whether the request may safely run twice: it may then be retried after a timeout and
     /// speculatively executed.
     pub idempotent: bool,
+    /// Run on this node first (the load-balancing plan's nodes follow if it fails), e.g. the
+    /// control node for schema reads that must agree with the events it sent.
+    pub node: Option<SocketAddr>,
 }
 
 struct Inner {

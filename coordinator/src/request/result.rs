@@ -21,6 +21,8 @@ pub struct QueryResult {
     pub tracing_id: Option<[u8; 16]>,
     /// The node's warnings.
     pub warnings: Vec<String>,
+    /// The custom payload the node answered with, if any.
+    pub custom_payload: Option<ringgate_protocol::message::CustomPayload>,
     /// The decoded RESULT (rows left undecoded inside).
     pub body: ResultBody,
     /// The RESULT envelope's body as it came, for passthrough.
@@ -43,6 +45,7 @@ impl QueryResult {
             node,
             tracing_id: prefix.tracing_id,
             warnings: prefix.warnings.unwrap_or_default(),
+            custom_payload: prefix.custom_payload,
             body,
             raw: envelope.body.clone(),
             version: envelope.header.version,

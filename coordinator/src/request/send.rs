@@ -11,8 +11,9 @@ use futures::stream::FuturesUnordered;
 use ringgate_protocol::frame::{Envelope, Flags};
 use ringgate_protocol::message::{
     CustomPayload, ErrorDetails, ErrorResponse, Request, Response, ResponsePrefix, ResultBody,
-    put_request_prefix,
+    put_request_prefix, split_request_body,
 };
+use ringgate_protocol::{Opcode, ProtocolVersion};
 use tokio::time::Instant;
 
 use super::{Coordinator, QueryResult, RequestError, RequestOptions};
@@ -22,15 +23,47 @@ use crate::pool::ConnectionError;
 
 /// A request as it goes on the wire: the message and the envelope's extras.
 pub(crate) struct Outgoing<'a> {
-    pub(crate) request: &'a Request,
+    pub(crate) message: Message<'a>,
     pub(crate) tracing: bool,
     pub(crate) payload: Option<&'a CustomPayload>,
+}
+
+/// What an [`Outgoing`] sends.
+#[derive(Clone, Copy)]
+pub(crate) enum Message<'a> {
+    /// A message, encoded for each connection's version.
+    Typed(&'a Request),
+    /// A client's body, sent as it came on connections of its version (its own flags carry
+    /// tracing and custom payload); decoded and encoded again for connections of another.
+    Raw(&'a RawRequest),
+}
+
+impl Message<'_> {
+    fn opcode(&self) -> Opcode {
+        match self {
+            Message::Typed(request) => request.opcode(),
+            Message::Raw(raw) => raw.opcode,
+        }
+    }
+}
+
+/// A request body as a client sent it, for passthrough.
+#[derive(Debug, Clone)]
+pub struct RawRequest {
+    /// The message.
+    pub opcode: Opcode,
+    /// The protocol version the body is laid out for.
+    pub version: ProtocolVersion,
+    /// The envelope flags (tracing, custom payload), compression cleared.
+    pub flags: Flags,
+    /// The body, custom payload prefix (when flagged) included.
+    pub body: Bytes,
 }
 
 impl<'a> Outgoing<'a> {
     pub(crate) fn new(request: &'a Request, options: &'a RequestOptions) -> Self {
         Outgoing {
-            request,
+            message: Message::Typed(request),
             tracing: options.tracing,
             payload: options.custom_payload.as_ref(),
         }
@@ -39,7 +72,16 @@ impl<'a> Outgoing<'a> {
     /// A request with no tracing and no custom payload.
     pub(crate) fn plain(request: &'a Request) -> Self {
         Outgoing {
-            request,
+            message: Message::Typed(request),
+            tracing: false,
+            payload: None,
+        }
+    }
+
+    /// A client's body as it came.
+    pub(crate) fn raw(raw: &'a RawRequest) -> Self {
+        Outgoing {
+            message: Message::Raw(raw),
             tracing: false,
             payload: None,
         }
@@ -108,7 +150,13 @@ impl Coordinator {
         let placement = routing
             .and_then(|(keyspace, token)| Some((view.placement(keyspace.as_deref()?)?, token)));
         let plan = inner.balancing.plan(&view, placement, consistency, lwt);
-        let mut nodes = plan.as_slice().iter().copied();
+        let first = options.node;
+        let mut nodes = first.into_iter().chain(
+            plan.as_slice()
+                .iter()
+                .copied()
+                .filter(move |n| Some(*n) != first),
+        );
         let speculative = inner.config.speculative;
         let may_speculate = options.idempotent;
 
@@ -172,7 +220,7 @@ impl Coordinator {
                     return Err(RequestError::Invalid(format!(
                         "{node} answered {:?} to {:?}",
                         other.opcode(),
-                        out.request.opcode()
+                        out.message.opcode()
                     )));
                 }
                 Err(Attempt::Server(error)) => {
@@ -293,20 +341,21 @@ impl Coordinator {
             .await
             .ok_or_else(|| Attempt::NotSent(format!("no open connection ({:?})", pool.health())))?;
         let version = conn.version();
-        let mut body = BytesMut::new();
-        let mut flags = Flags::empty();
-        if let Some(payload) = out.payload {
-            put_request_prefix(&mut body, payload).map_err(|e| Attempt::Fatal(e.into()))?;
-            flags = flags | Flags::CUSTOM_PAYLOAD;
-        }
-        if out.tracing {
-            flags = flags | Flags::TRACING;
-        }
-        out.request
-            .encode(version, &mut body)
-            .map_err(|e| Attempt::Fatal(e.into()))?;
+        let (opcode, flags, body) = match out.message {
+            Message::Raw(raw) if raw.version == version => {
+                (raw.opcode, raw.flags, raw.body.clone())
+            }
+            Message::Raw(raw) => {
+                let (request, payload) = self.adapt(raw, version).map_err(Attempt::Fatal)?;
+                let tracing = raw.flags.contains(Flags::TRACING);
+                encode(&request, tracing, payload.as_ref(), version).map_err(Attempt::Fatal)?
+            }
+            Message::Typed(request) => {
+                encode(request, out.tracing, out.payload, version).map_err(Attempt::Fatal)?
+            }
+        };
         let envelope = conn
-            .request(out.request.opcode(), flags, body.freeze(), timeout)
+            .request(opcode, flags, body, timeout)
             .await
             .map_err(|e| match e {
                 ConnectionError::Timeout { after, .. } => Attempt::Timeout(after),
@@ -319,6 +368,49 @@ impl Coordinator {
             Err(e) => Err(Attempt::Fatal(e.into())),
         }
     }
+}
+
+impl Coordinator {
+    /// A client's body decoded for a connection of another version than the client's, with
+    /// what that version needs and the client's did not carry (v5's result metadata id).
+    fn adapt(
+        &self,
+        raw: &RawRequest,
+        version: ProtocolVersion,
+    ) -> Result<(Request, Option<CustomPayload>), RequestError> {
+        let (payload, body) =
+            split_request_body(&raw.body, raw.flags.contains(Flags::CUSTOM_PAYLOAD))?;
+        let mut request = Request::decode(raw.opcode, &body, raw.version)?;
+        if let Request::Execute(execute) = &mut request
+            && version >= ProtocolVersion::V5
+            && execute.result_metadata_id.is_none()
+        {
+            execute.result_metadata_id = self
+                .cached_statement(&execute.id)
+                .and_then(|s| s.result_metadata_id.clone());
+        }
+        Ok((request, payload))
+    }
+}
+
+/// `request` encoded for `version`: its opcode, envelope flags and body.
+fn encode(
+    request: &Request,
+    tracing: bool,
+    payload: Option<&CustomPayload>,
+    version: ProtocolVersion,
+) -> Result<(Opcode, Flags, Bytes), RequestError> {
+    let mut body = BytesMut::new();
+    let mut flags = Flags::empty();
+    if let Some(payload) = payload {
+        put_request_prefix(&mut body, payload)?;
+        flags = flags | Flags::CUSTOM_PAYLOAD;
+    }
+    if tracing {
+        flags = flags | Flags::TRACING;
+    }
+    request.encode(version, &mut body)?;
+    Ok((request.opcode(), flags, body.freeze()))
 }
 
 /// A failed attempt, with the node, as the retry policy and the caller see it.

@@ -2,6 +2,7 @@
 
 use bytes::{Bytes, BytesMut};
 use ringgate_protocol::message::{ColumnSpec, Prepared, Value};
+use ringgate_protocol::primitives::RawValue;
 use ringgate_protocol::types::{CqlValue, encode_value};
 use ringgate_routing::{KeyComponent, write_partition_key};
 
@@ -30,6 +31,9 @@ pub struct PreparedStatement {
     pub result_columns: Option<Vec<ColumnSpec>>,
     /// Whether it is a conditional update (a lightweight transaction).
     pub conditional: bool,
+    /// Whether it reads the schema tables (`system_schema`, `system_virtual_schema`): it
+    /// then runs on the control node.
+    pub schema_read: bool,
     /// The PREPARED result as the node sent it, for front ends that answer a client's
     /// PREPARE with it.
     pub prepared: Prepared,
@@ -54,6 +58,7 @@ impl PreparedStatement {
             pk_indexes: prepared.metadata.pk_indexes,
             result_columns: prepared.result_metadata.columns,
             conditional: super::is_conditional(query),
+            schema_read: reads_schema(query, prepared_in),
             prepared: answer,
         }
     }
@@ -88,19 +93,37 @@ impl PreparedStatement {
     /// composite key): otherwise the request goes without token awareness, and the node
     /// reports what is wrong with it.
     pub fn routing_key(&self, values: &[Value]) -> Option<Vec<u8>> {
+        self.key_from(|i| {
+            values.get(i).map(|v| match v {
+                Value::Bytes(b) => KeyComponent::Value(b),
+                Value::Null => KeyComponent::Null,
+                Value::Unset => KeyComponent::Unset,
+            })
+        })
+    }
+
+    /// The routing key from values as a client's body holds them (see [`Self::routing_key`]).
+    pub fn routing_key_raw(&self, values: &[RawValue<'_>]) -> Option<Vec<u8>> {
+        self.key_from(|i| {
+            values.get(i).map(|v| match v {
+                RawValue::Bytes(b) => KeyComponent::Value(b),
+                RawValue::Null => KeyComponent::Null,
+                RawValue::Unset => KeyComponent::Unset,
+            })
+        })
+    }
+
+    fn key_from<'v>(
+        &self,
+        component: impl Fn(usize) -> Option<KeyComponent<'v>>,
+    ) -> Option<Vec<u8>> {
         if self.pk_indexes.is_empty() {
             return None;
         }
         let components = self
             .pk_indexes
             .iter()
-            .map(|&i| {
-                values.get(usize::from(i)).map(|v| match v {
-                    Value::Bytes(b) => KeyComponent::Value(b),
-                    Value::Null => KeyComponent::Null,
-                    Value::Unset => KeyComponent::Unset,
-                })
-            })
+            .map(|&i| component(usize::from(i)))
             .collect::<Option<Vec<_>>>()?;
         let mut key = Vec::new();
         write_partition_key(&components, &mut key).ok()?;
@@ -109,9 +132,28 @@ impl PreparedStatement {
 
     /// Where these encoded values route: the statement's keyspace and its key's token.
     pub(crate) fn routing(&self, values: &[Value]) -> Option<(Option<String>, i64)> {
-        self.routing_key(values)
-            .map(|key| (self.keyspace.clone(), ringgate_routing::murmur3_token(&key)))
+        self.to_routing(self.routing_key(values))
     }
+
+    /// Where these values, as a client's body holds them, route.
+    pub(crate) fn routing_raw(&self, values: &[RawValue<'_>]) -> Option<(Option<String>, i64)> {
+        self.to_routing(self.routing_key_raw(values))
+    }
+
+    fn to_routing(&self, key: Option<Vec<u8>>) -> Option<(Option<String>, i64)> {
+        key.map(|key| (self.keyspace.clone(), ringgate_routing::murmur3_token(&key)))
+    }
+}
+
+/// Whether `query` (prepared in `keyspace`) is a SELECT from the schema tables.
+fn reads_schema(query: &str, keyspace: Option<&str>) -> bool {
+    crate::cql::classify(query).is_some_and(|c| {
+        c.kind == crate::cql::StatementKind::Select
+            && c.keyspace
+                .as_deref()
+                .or(keyspace)
+                .is_some_and(super::text_routing::is_schema_keyspace)
+    })
 }
 
 #[cfg(test)]
@@ -129,6 +171,7 @@ mod tests {
             pk_indexes,
             result_columns: None,
             conditional: false,
+            schema_read: false,
             prepared: Prepared::default(),
         }
     }

@@ -10,7 +10,7 @@ use ringgate_protocol::types::{ColumnType, CqlValue, CqlVarint, encode_value};
 use ringgate_routing::{KeyComponent, murmur3_token, write_partition_key};
 
 use crate::cluster::ClusterView;
-use crate::cql::{Literal, Term, Token, classify_tokens, tokenize};
+use crate::cql::{Classified, Literal, StatementKind, Term, Token, classify_tokens, tokenize};
 
 /// What plain CQL text says about where and how it runs, read from one tokenization.
 pub(crate) struct TextPlan {
@@ -18,6 +18,8 @@ pub(crate) struct TextPlan {
     pub(crate) routing: Option<(Option<String>, i64)>,
     /// Whether it is a conditional update (has an `IF` clause).
     pub(crate) conditional: bool,
+    /// Whether it reads the schema tables (`system_schema`, `system_virtual_schema`).
+    pub(crate) schema_read: bool,
 }
 
 /// Reads `cql` once for its routing and whether it is conditional.
@@ -31,12 +33,27 @@ pub(crate) fn plan_text(
         return TextPlan {
             routing: None,
             conditional: false,
+            schema_read: false,
         };
     };
+    let classified = classify_tokens(&tokens);
+    let schema_read = classified.as_ref().is_some_and(|c| {
+        c.kind == StatementKind::Select
+            && c.keyspace
+                .as_deref()
+                .or(session_keyspace)
+                .is_some_and(is_schema_keyspace)
+    });
     TextPlan {
-        routing: route_tokens(view, &tokens, session_keyspace, values),
+        routing: classified.and_then(|c| route_classified(view, &c, session_keyspace, values)),
         conditional: has_if(&tokens),
+        schema_read,
     }
+}
+
+/// Whether `keyspace` holds the schema tables drivers read for their metadata.
+pub(crate) fn is_schema_keyspace(keyspace: &str) -> bool {
+    matches!(keyspace, "system_schema" | "system_virtual_schema")
 }
 
 /// Whether a statement's tokens hold an `IF` clause (a lightweight transaction).
@@ -46,13 +63,12 @@ pub(crate) fn has_if(tokens: &[Token]) -> bool {
         .any(|t| matches!(t, Token::Word(w) if w == "if"))
 }
 
-fn route_tokens(
+fn route_classified(
     view: &ClusterView,
-    tokens: &[Token],
+    classified: &Classified,
     session_keyspace: Option<&str>,
     values: &Values,
 ) -> Option<(Option<String>, i64)> {
-    let classified = classify_tokens(tokens)?;
     let keyspace = classified
         .keyspace
         .as_deref()

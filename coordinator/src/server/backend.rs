@@ -5,16 +5,20 @@
 
 use std::sync::Arc;
 
+use bytes::BytesMut;
 use dashmap::DashMap;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use crate::protocol::frame::Flags;
 use crate::protocol::message::{
-    ErrorDetails, ErrorResponse, Request, Response, ResultBody, split_request_body,
+    ErrorDetails, ErrorResponse, Response, ResponsePrefix, ResultBody, fast, put_response_prefix,
+    split_request_body,
 };
 use crate::protocol::{Opcode, ProtocolVersion};
-use crate::request::{Coordinator, ForwardContext, Forwarded, RequestError};
+use crate::request::{
+    Coordinator, ForwardContext, Forwarded, QueryResult, RawRequest, RequestError,
+};
 
 use super::auth::{AuthFailure, Authenticator, Credentials, Identity};
 use super::event::{ForwardRequest, Reply};
@@ -47,25 +51,30 @@ impl CoordinatorHandler {
         }
     }
 
-    fn session(&self, identity: Option<&Identity>) -> Result<Coordinator, RequestError> {
-        match identity {
-            None => Ok(self.coordinator.clone()),
-            Some(identity) => self
-                .users
-                .get(&identity.user)
-                .map(|c| c.clone())
-                .ok_or_else(|| {
-                    RequestError::Authentication(format!("{} is not logged in", identity.user))
-                }),
+    /// The coordinator a session runs on: the node's own for sessions without a cluster role,
+    /// else the role's (logged in the first time it is needed, e.g. for a token's role).
+    async fn session(&self, identity: Option<&Identity>) -> Result<Coordinator, RequestError> {
+        let Some(credentials) = identity.and_then(|i| i.backend.as_ref()) else {
+            return Ok(self.coordinator.clone());
+        };
+        if let Some(session) = self.users.get(&credentials.username) {
+            return Ok(session.clone());
         }
+        let session = self
+            .coordinator
+            .login(&credentials.username, &credentials.password)
+            .await?;
+        self.users
+            .insert(credentials.username.clone(), session.clone());
+        Ok(session)
     }
 }
 
 impl Handler for CoordinatorHandler {
     fn request(&self, request: ForwardRequest) -> BoxFuture<'static, Reply> {
-        let session = self.session(request.identity.as_deref());
+        let handler = self.clone();
         async move {
-            match session {
+            match handler.session(request.identity.as_deref()).await {
                 Ok(coordinator) => run(&coordinator, request).await.unwrap_or_else(error_reply),
                 Err(e) => error_reply(e),
             }
@@ -82,30 +91,24 @@ impl Handler for CoordinatorHandler {
 
 async fn run(coordinator: &Coordinator, request: ForwardRequest) -> Result<Reply, RequestError> {
     let version = request.version;
-    let (payload, body) =
-        split_request_body(&request.body, request.flags.contains(Flags::CUSTOM_PAYLOAD))?;
-    let message = Request::decode(request.opcode, &body, version)?;
-    if let Request::Query(query) = &message
-        && let Some(keyspace) = use_target(&query.query)
-    {
-        // USE changes the session's keyspace, never a shared connection's.
-        return if coordinator.cluster().view().keyspace(&keyspace).is_some() {
-            Ok(Reply::Message(Response::Result(ResultBody::SetKeyspace(
-                keyspace,
-            ))))
-        } else {
-            Ok(Reply::Message(Response::Error(ErrorResponse::new(
-                ErrorDetails::Invalid,
-                format!("Keyspace '{keyspace}' does not exist"),
-            ))))
-        };
+    if request.opcode == Opcode::Query {
+        let (_, body) =
+            split_request_body(&request.body, request.flags.contains(Flags::CUSTOM_PAYLOAD))?;
+        if let Some(keyspace) = use_target(fast::query(&body, version)?.query) {
+            return Ok(use_keyspace(coordinator, keyspace));
+        }
     }
     let context = ForwardContext {
         keyspace: request.keyspace.clone(),
-        tracing: request.flags.contains(Flags::TRACING),
-        custom_payload: payload,
+        ..ForwardContext::default()
     };
-    Ok(match coordinator.forward(message, &context).await? {
+    let raw = RawRequest {
+        opcode: request.opcode,
+        version,
+        flags: request.flags,
+        body: request.body,
+    };
+    Ok(match coordinator.forward_raw(raw, &context).await? {
         Forwarded::Prepared(statement) => {
             let mut prepared = statement.prepared.clone();
             // What older versions do not carry: v5's result metadata id, v4's key indexes.
@@ -123,7 +126,48 @@ async fn run(coordinator: &Coordinator, request: ForwardRequest) -> Result<Reply
             flags: result.flags,
             body: result.raw,
         },
-        Forwarded::Result(result) => Reply::Message(Response::Result(result.body)),
+        Forwarded::Result(result) => reencode(*result, version)?,
+    })
+}
+
+/// USE changes the session's keyspace, never a shared connection's: answered here.
+fn use_keyspace(coordinator: &Coordinator, keyspace: String) -> Reply {
+    if coordinator.cluster().view().keyspace(&keyspace).is_some() {
+        Reply::Message(Response::Result(ResultBody::SetKeyspace(keyspace)))
+    } else {
+        Reply::Message(Response::Error(ErrorResponse::new(
+            ErrorDetails::Invalid,
+            format!("Keyspace '{keyspace}' does not exist"),
+        )))
+    }
+}
+
+/// A node's RESULT laid out for a client of another version, with the tracing id, warnings
+/// and custom payload it came with (the latter two only from v4 on: v3 has no place for them).
+fn reencode(result: QueryResult, version: ProtocolVersion) -> Result<Reply, RequestError> {
+    let modern = version >= ProtocolVersion::V4;
+    let prefix = ResponsePrefix {
+        tracing_id: result.tracing_id,
+        warnings: (modern && !result.warnings.is_empty()).then_some(result.warnings),
+        custom_payload: result.custom_payload.filter(|_| modern),
+    };
+    let mut flags = Flags::empty();
+    for (present, flag) in [
+        (prefix.tracing(), Flags::TRACING),
+        (prefix.warning(), Flags::WARNING),
+        (prefix.has_custom_payload(), Flags::CUSTOM_PAYLOAD),
+    ] {
+        if present {
+            flags = flags | flag;
+        }
+    }
+    let mut body = BytesMut::new();
+    put_response_prefix(&mut body, &prefix)?;
+    result.body.encode(version, &mut body)?;
+    Ok(Reply::Raw {
+        opcode: Opcode::Result,
+        flags,
+        body: body.freeze(),
     })
 }
 

@@ -46,6 +46,7 @@ mod requests;
 mod session;
 mod shell;
 pub mod system;
+mod token;
 
 pub use auth::{
     AuthFailure, Authenticator, Credentials, Identity, PASSWORD_AUTHENTICATOR, parse_sasl_plain,
@@ -58,6 +59,7 @@ pub use event::{ForwardRequest, Reply, SessionEvent};
 pub use refusal::{SUPPORTED_VERSIONS, message as unsupported_version_message};
 pub use session::ServerSession;
 pub use shell::{Handler, serve};
+pub use token::{IssuedTokens, NoRandomness, TOKEN_USERNAME, TokenAuthenticator, TokenStore};
 
 #[cfg(test)]
 mod tests;
