@@ -201,6 +201,9 @@ impl Coordinator {
                 if plan.schema_read {
                     options.node = self.cluster().control_node();
                 }
+                if plan.ddl {
+                    options.timeout = Some(self.inner.config.ddl_timeout);
+                }
                 (Request::Query(query), plan.routing, plan.conditional)
             }
             Request::Execute(execute) => {

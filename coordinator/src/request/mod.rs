@@ -64,6 +64,9 @@ pub struct CoordinatorConfig {
     pub connect: ConnectOptions,
     /// The default timeout of a request.
     pub request_timeout: Duration,
+    /// The default timeout of CREATE, ALTER, DROP and TRUNCATE statements (a node may take
+    /// many seconds to drop a keyspace full of data).
+    pub ddl_timeout: Duration,
     /// The default consistency level.
     pub consistency: Consistency,
     /// After DDL, wait this long at most for the nodes to agree on the schema (`None`: do
@@ -88,6 +91,7 @@ impl CoordinatorConfig {
             pool: PoolConfig::default(),
             connect: ConnectOptions::default(),
             request_timeout: Duration::from_secs(12),
+            ddl_timeout: Duration::from_secs(60),
             consistency: Consistency::LocalQuorum,
             schema_agreement_timeout: Some(Duration::from_secs(10)),
             speculative: SpeculativeExecution::None,
@@ -298,6 +302,16 @@ impl Coordinator {
             &params.values,
         );
         let request = Request::Query(Query::new(cql, params));
+        let slow;
+        let options = if plan.ddl && options.timeout.is_none() {
+            slow = RequestOptions {
+                timeout: Some(self.inner.config.ddl_timeout),
+                ..options.clone()
+            };
+            &slow
+        } else {
+            options
+        };
         let result = self
             .send(
                 &Outgoing::new(&request, options),

@@ -20,6 +20,9 @@ pub(crate) struct TextPlan {
     pub(crate) conditional: bool,
     /// Whether it reads the schema tables (`system_schema`, `system_virtual_schema`).
     pub(crate) schema_read: bool,
+    /// Whether it changes the schema or truncates (CREATE, ALTER, DROP, TRUNCATE): slow
+    /// statements, run with the DDL timeout.
+    pub(crate) ddl: bool,
 }
 
 /// Reads `cql` once for its routing and whether it is conditional.
@@ -34,6 +37,7 @@ pub(crate) fn plan_text(
             routing: None,
             conditional: false,
             schema_read: false,
+            ddl: false,
         };
     };
     let classified = classify_tokens(&tokens);
@@ -48,12 +52,21 @@ pub(crate) fn plan_text(
         routing: classified.and_then(|c| route_classified(view, &c, session_keyspace, values)),
         conditional: has_if(&tokens),
         schema_read,
+        ddl: is_ddl(&tokens),
     }
 }
 
 /// Whether `keyspace` holds the schema tables drivers read for their metadata.
 pub(crate) fn is_schema_keyspace(keyspace: &str) -> bool {
     matches!(keyspace, "system_schema" | "system_virtual_schema")
+}
+
+/// Whether a statement changes the schema or truncates a table.
+fn is_ddl(tokens: &[Token]) -> bool {
+    matches!(
+        tokens.first(),
+        Some(Token::Word(w)) if matches!(w.as_str(), "create" | "alter" | "drop" | "truncate")
+    )
 }
 
 /// Whether a statement's tokens hold an `IF` clause (a lightweight transaction).
@@ -152,6 +165,18 @@ fn hex_bytes(hex: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schema_changes_and_truncation_are_ddl() {
+        let ddl = |cql: &str| is_ddl(&tokenize(cql).unwrap());
+        assert!(ddl("DROP KEYSPACE ks"));
+        assert!(ddl("create table t (k int primary key)"));
+        assert!(ddl("  ALTER TABLE t ADD v int"));
+        assert!(ddl("TRUNCATE t"));
+        assert!(!ddl("SELECT * FROM drop"));
+        assert!(!ddl("INSERT INTO t (k) VALUES (1)"));
+        assert!(!ddl(""));
+    }
 
     #[test]
     fn literals_serialize_as_their_column_type() {
