@@ -92,6 +92,14 @@ async fn python_scenario(version: u8, compression: &'static str) {
     for (k, want) in &expected {
         assert_eq!(key(k), want, "{k}\n{output}");
     }
+    // Compressed bodies crossed the wire both ways (v5 sends a segment uncompressed when
+    // compressing would not shrink it, so only some are), or none at all.
+    for direction in ["compressed_out", "compressed_in"] {
+        let calls: usize = key(direction)
+            .parse()
+            .unwrap_or_else(|e| panic!("{direction}: {e}\n{output}"));
+        assert_eq!(calls > 0, compression != "none", "{direction}\n{output}");
+    }
     let pages: usize = key("paged_pages")
         .parse()
         .unwrap_or_else(|e| panic!("paged_pages: {e}\n{output}"));

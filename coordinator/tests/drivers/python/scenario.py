@@ -4,9 +4,10 @@
 
 Prints one `key=value` line per fact on stdout; the driver's log goes to stderr. Besides the
 scenario's keys it prints a few of its own (`metadata_tables`, `metadata_types`,
-`batch_simple`, `batch_warning`, `paged_small_rows`, `tracing`): the driver's schema metadata
-read through the node, a simple statement in a batch, the server's warning and tracing id
-passed on by the node, and paging with a small page size on a prepared statement.
+`batch_simple`, `batch_warning`, `paged_small_rows`, `tracing`, `compressed_out`,
+`compressed_in`): the driver's schema metadata read through the node, a simple statement in a
+batch, the server's warning and tracing id passed on by the node, paging with a small page
+size on a prepared statement, and how many bodies the driver compressed and decompressed.
 """
 
 import datetime
@@ -19,7 +20,8 @@ from collections import namedtuple
 from cassandra import ConsistencyLevel, InvalidRequest
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
 from cassandra.concurrent import execute_concurrent_with_args
-from cassandra.connection import locally_supported_compressions
+import cassandra.connection
+from cassandra.segment import SegmentCodec
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import BatchStatement, BatchType, SimpleStatement
 from cassandra.util import Date, Duration, Time
@@ -117,9 +119,33 @@ def plain(value):
     return value
 
 
+# Bodies the driver compressed and decompressed, counted by wrapping its codecs: proof that
+# compressed frames (v4) or segments (v5) really crossed the wire both ways.
+CODEC_CALLS = {"compressed_out": 0, "compressed_in": 0}
+
+
+def counting(key, function):
+    def counted(data):
+        CODEC_CALLS[key] += 1
+        return function(data)
+
+    return counted
+
+
+def count_codec_calls():
+    """Wraps the driver's codecs (before any connection takes them) to count their calls."""
+    codecs = cassandra.connection.locally_supported_compressions
+    for name, (compress, decompress) in list(codecs.items()):
+        codecs[name] = (counting("compressed_out", compress), counting("compressed_in", decompress))
+    if "lz4" in codecs:
+        # v5 compresses segments with LZ4 through a codec of its own.
+        cassandra.connection.segment_codec_lz4 = SegmentCodec(*codecs["lz4"])
+
+
 def compression_in_use(cluster, session):
     """The compression every open connection really uses, from each connection's compressor."""
-    names = {fns[0]: name for name, fns in locally_supported_compressions.items()}
+    codecs = cassandra.connection.locally_supported_compressions
+    names = {fns[0]: name for name, fns in codecs.items()}
     conns = [cluster.control_connection._connection]
     conns += [pool._connection for pool in session.get_pools()]
     used = sorted({names.get(c.compressor, "none") if c.compressor else "none" for c in conns})
@@ -266,6 +292,8 @@ def run(host, port, version, compression, ks, log):
         local = session.execute("SELECT rpc_address, rpc_port FROM system.local").one()
         say("local", "%s:%s" % (local.rpc_address, local.rpc_port))
         say("hosts", len(cluster.metadata.all_hosts()))
+        for key, calls in CODEC_CALLS.items():
+            say(key, calls)
     except Step as e:
         say("error", "%s: %s" % (step, e))
         return 1
@@ -288,6 +316,7 @@ def main():
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger().addHandler(log)
+    count_codec_calls()
     return run(host, int(port), int(version), compression, ks, log)
 
 
