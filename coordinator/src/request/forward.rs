@@ -158,10 +158,10 @@ impl Coordinator {
         out: &Outgoing<'_>,
         planned: &Planned,
     ) -> Result<Forwarded, RequestError> {
-        let result = self
+        let mut result = self
             .send(out, planned.routing.clone(), &planned.options, planned.lwt)
             .await?;
-        self.after_schema_change(&result).await?;
+        self.after_schema_change(&mut result).await;
         Ok(Forwarded::Result(Box::new(result)))
     }
 

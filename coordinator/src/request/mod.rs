@@ -70,7 +70,8 @@ pub struct CoordinatorConfig {
     /// The default consistency level.
     pub consistency: Consistency,
     /// After DDL, wait this long at most for the nodes to agree on the schema (`None`: do
-    /// not wait).
+    /// not wait). No agreement in time is not an error: the change is applied, and the result
+    /// says so ([`QueryResult::schema_in_agreement`]).
     pub schema_agreement_timeout: Option<Duration>,
     /// When to start speculative executions of idempotent requests.
     pub speculative: SpeculativeExecution,
@@ -284,7 +285,8 @@ impl Coordinator {
     /// Runs CQL text with values by position or by name (each encoded as the CQL type its
     /// [`ringgate_protocol::types::CqlValue`] variant names; collections need a prepared
     /// statement). A statement that changes the schema returns once the nodes agree on the
-    /// new schema (see [`CoordinatorConfig::schema_agreement_timeout`]).
+    /// new schema, or once [`CoordinatorConfig::schema_agreement_timeout`] passed without
+    /// agreement ([`QueryResult::schema_in_agreement`] is then `false`: the change is applied).
     pub async fn query(
         &self,
         cql: &str,
@@ -312,7 +314,7 @@ impl Coordinator {
         } else {
             options
         };
-        let result = self
+        let mut result = self
             .send(
                 &Outgoing::new(&request, options),
                 plan.routing,
@@ -320,15 +322,12 @@ impl Coordinator {
                 plan.conditional,
             )
             .await?;
-        self.after_schema_change(&result).await?;
+        self.after_schema_change(&mut result).await;
         Ok(result)
     }
 
     /// After a schema change, waits (as configured) until the nodes agree on the new schema.
-    pub(crate) async fn after_schema_change(
-        &self,
-        result: &QueryResult,
-    ) -> Result<(), RequestError> {
+    pub(crate) async fn after_schema_change(&self, result: &mut QueryResult) {
         if let ResultBody::SchemaChange(_) = &result.body
             && let Some(t) = self.inner.config.schema_agreement_timeout
         {
@@ -338,12 +337,17 @@ impl Coordinator {
                 .pools
                 .pool(result.node, &self.identity)
                 .and_then(|pool| pool.connection());
-            self.inner
+            // The change is applied either way: a slow agreement is reported, not an error.
+            if let Err(e) = self
+                .inner
                 .cluster
                 .wait_for_schema_agreement_on(conn.as_ref(), t)
-                .await?;
+                .await
+            {
+                tracing::warn!(node = %result.node, error = %e, "schema change applied, but no agreement");
+                result.schema_in_agreement = false;
+            }
         }
-        Ok(())
     }
 
     /// The statement this coordinator prepared under `id`.

@@ -21,6 +21,9 @@ pub struct QueryResult {
     pub tracing_id: Option<[u8; 16]>,
     /// The node's warnings.
     pub warnings: Vec<String>,
+    /// After a schema change: whether every up node agreed on the new schema within the
+    /// coordinator's `schema_agreement_timeout` (always `true` for other results).
+    pub schema_in_agreement: bool,
     /// The custom payload the node answered with, if any.
     pub custom_payload: Option<ringgate_protocol::message::CustomPayload>,
     /// The decoded RESULT (rows left undecoded inside).
@@ -46,6 +49,7 @@ impl QueryResult {
             tracing_id: prefix.tracing_id,
             warnings: prefix.warnings.unwrap_or_default(),
             custom_payload: prefix.custom_payload,
+            schema_in_agreement: true,
             body,
             raw: envelope.body.clone(),
             version: envelope.header.version,
