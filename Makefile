@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make demo   a real local Cassandra cluster and a short CQL session through a real driver
 #   make test   every check and test, against that real cluster (what CI runs)
-.PHONY: demo test cluster lint unit auth fuzz-smoke bench down
+.PHONY: demo test cluster lint drivers unit auth fuzz-smoke bench down load-compare
 
 SHELL := /bin/bash
 FUZZ_SECONDS ?= 10
@@ -13,7 +13,15 @@ demo:
 cluster:
 	scripts/cluster up --nodes 3 --topology two-dc
 
-test: cluster lint unit fuzz-smoke auth
+test: cluster lint drivers unit fuzz-smoke auth
+
+# The real drivers the node is tested with, from their registries (pinned; built once into
+# ~/.cache/ringgate): Python driver and cqlsh, Node.js driver, gocql, Java driver.
+drivers:
+	scripts/python-env >/dev/null
+	scripts/node-env >/dev/null
+	scripts/go-env >/dev/null
+	scripts/java-env >/dev/null
 
 lint:
 	cargo fmt --all -- --check
@@ -39,6 +47,10 @@ fuzz-smoke:
 
 bench:
 	cargo bench -p ringgate-benches
+
+# Requests through a ringgate node vs straight to a Cassandra node, alternated, as ratios.
+load-compare: cluster
+	scripts/load-compare
 
 down:
 	scripts/cluster down
