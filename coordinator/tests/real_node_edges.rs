@@ -1034,18 +1034,26 @@ async fn malformed_frames_get_protocol_errors_and_affect_only_their_connection()
         assert_eq!(envelope.header.stream, 23);
         protocol_error(&client.decode(&envelope));
 
+        let known = prepared(
+            &client
+                .ask(
+                    20,
+                    &prepare(
+                        "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
+                    ),
+                )
+                .await,
+        );
         // Truncated bodies: each message's contents claim more than the envelope holds.
         for (stream, request) in [
             (24, query(forwarded)),
             (25, prepare(forwarded)),
             (26, query(local)),
+            // A statement Ringgate knows, its value cut short. (With an id it does not know,
+            // the answer is UNPREPARED: the body is not read past the id.)
             (
                 27,
-                Request::Execute(Execute::new(
-                    Bytes::from_static(&[1; 16]),
-                    None,
-                    QueryParameters::new(Consistency::One).with_values(vec![int(1)]),
-                )),
+                execute(&known, vec![Value::Bytes(Bytes::from_static(b"system"))]),
             ),
         ] {
             let mut body = BytesMut::new();
@@ -1061,8 +1069,9 @@ async fn malformed_frames_get_protocol_errors_and_affect_only_their_connection()
         }
         // A BATCH body cut short.
         let batch = [
-            0u8, 0, 0, 1, // LOGGED, one statement
-            0, 0, 0, 0, 100, b'I', b'N', // kind 0, [long string] of 100 bytes: cut short
+            0u8, 0, 1, // LOGGED, one statement
+            0, 0, 0, 0, 100, b'I',
+            b'N', // kind 0 (a query), a [long string] of 100 bytes: cut
         ];
         let mut frame = vec![byte, 0, 0, 28, Opcode::Batch as u8];
         frame.extend_from_slice(&(batch.len() as u32).to_be_bytes());
