@@ -1090,3 +1090,66 @@ async fn malformed_frames_get_protocol_errors_and_affect_only_their_connection()
         check_bystander(&mut bystander).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_envelope_in_v5_segments_is_refused_and_the_connection_goes_on() {
+    let addr = support::ringgate_node().await;
+    let mut client = Client::ready(addr, V5, Some(Compression::Lz4)).await;
+    let mut bystander = Client::ready(addr, V5, None).await;
+    // A QUERY whose body is one byte over the 16 MiB limit, cut into segments.
+    let text = format!(
+        "SELECT key FROM system.local WHERE key = '{}'",
+        "x".repeat(16 * 1024 * 1024)
+    );
+    client.send_all(&[(31, query(&text))]).await;
+    let envelope = client.next().await;
+    assert_eq!(envelope.header.stream, 31);
+    let message = protocol_error(&client.decode(&envelope));
+    assert!(
+        message.contains("too big") || message.contains("too large"),
+        "{message}"
+    );
+    let answer = client.query("SELECT key FROM system.local").await;
+    assert_eq!(single_text(&answer), "local");
+    let answer = bystander.query("SELECT key FROM system.local").await;
+    assert_eq!(single_text(&answer), "local");
+}
+
+/// A prepared `USE` switches the session that runs it, never the cluster connections other
+/// sessions share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_use_switches_only_its_own_session() {
+    let addr = support::ringgate_node().await;
+    let mut a = Client::ready(addr, V4, None).await;
+    schema(
+        &mut a,
+        "rg_edge_puse",
+        &["CREATE TABLE IF NOT EXISTS {ks}.kv (k int PRIMARY KEY, v text)"],
+    )
+    .await;
+    a.run("INSERT INTO rg_edge_puse.kv (k, v) VALUES (1, 'one')")
+        .await;
+    use_keyspace(&mut a, "rg_edge_puse").await;
+    let mut a = Client::ready(addr, V4, None).await;
+    let switch = prepared(&a.ask(1, &prepare("USE rg_edge_puse")).await);
+    let mut b = Client::ready(addr, V4, None).await;
+    for round in 0..20 {
+        let answer = a.ask(2, &execute(&switch, vec![])).await;
+        assert_eq!(
+            answer,
+            Response::Result(ResultBody::SetKeyspace("rg_edge_puse".into())),
+            "round {round}"
+        );
+        let answer = a.query("SELECT v FROM kv WHERE k = 1").await;
+        assert_eq!(
+            single_text(&answer),
+            "one",
+            "round {round}: A is in the keyspace"
+        );
+        // B never chose a keyspace.
+        match b.query("SELECT v FROM kv WHERE k = 1").await {
+            Response::Error(e) => assert_eq!(e.details, ErrorDetails::Invalid, "{e:?}"),
+            other => panic!("round {round}: B ran in A's keyspace: {other:?}"),
+        }
+    }
+}
