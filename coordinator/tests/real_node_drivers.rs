@@ -49,6 +49,8 @@ async fn python_scenario(version: u8, compression: &'static str) {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+    // Shown by the test runner on a failure, or with --no-capture.
+    eprintln!("{output}");
     let got = support::key_values(&stdout);
     let key = |k: &str| got.get(k).map(String::as_str).unwrap_or("(missing)");
 
