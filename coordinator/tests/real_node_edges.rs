@@ -366,6 +366,27 @@ async fn unsupported_versions_are_refused_with_the_text_drivers_parse_then_the_s
             );
             assert_eq!(String::from_utf8_lossy(&body[6..]), refusal(byte), "{what}");
         }
+        // A refused header that arrives in two pieces.
+        let frame = [66u8, 0, 0, 12, Opcode::Options as u8, 0, 0, 0, 0];
+        client.socket.write_all(&frame[..3]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        client.socket.write_all(&frame[3..]).await.unwrap();
+        let (header, body) = raw_envelope(&mut client.socket).await;
+        assert_eq!(header[..5], [0x85, 0, 0, 12, Opcode::Error as u8]);
+        assert_eq!(String::from_utf8_lossy(&body[6..]), refusal(66));
+        // Version 2, with its 8-byte header (one-byte stream id): answered in that layout.
+        client
+            .socket
+            .write_all(&[2, 0, 9, Opcode::Options as u8, 0, 0, 0, 0])
+            .await
+            .unwrap();
+        let mut header = [0u8; 8];
+        client.socket.read_exact(&mut header).await.unwrap();
+        assert_eq!(header[..4], [0x82, 0, 9, Opcode::Error as u8]);
+        let mut body = vec![0u8; u32::from_be_bytes(header[4..8].try_into().unwrap()) as usize];
+        client.socket.read_exact(&mut body).await.unwrap();
+        assert_eq!(&body[..4], &[0, 0, 0, 0x0A]);
+        assert_eq!(String::from_utf8_lossy(&body[6..]), refusal(2));
         // The same socket now completes a handshake and runs a forwarded query.
         client.startup(5, None).await;
         let answer = client
