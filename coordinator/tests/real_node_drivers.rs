@@ -28,7 +28,7 @@ fn python_dir() -> PathBuf {
 const IN_AGGREGATE_WARNING: &str =
     "Aggregation query used on multiple partition keys (IN restriction)";
 
-/// Runs `scenario.py` through the node at `addr` in one configuration and checks every key
+/// Starts a node, runs `scenario.py` through it in one configuration and checks every key
 /// it printed.
 async fn python_scenario(version: u8, compression: &'static str) {
     let addr = support::ringgate_node().await;
@@ -49,6 +49,8 @@ async fn python_scenario(version: u8, compression: &'static str) {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+    // Shown by the test runner on a failure, or with --no-capture.
+    eprintln!("{output}");
     let got = support::key_values(&stdout);
     let key = |k: &str| got.get(k).map(String::as_str).unwrap_or("(missing)");
 

@@ -366,6 +366,27 @@ async fn unsupported_versions_are_refused_with_the_text_drivers_parse_then_the_s
             );
             assert_eq!(String::from_utf8_lossy(&body[6..]), refusal(byte), "{what}");
         }
+        // A refused header that arrives in two pieces.
+        let frame = [66u8, 0, 0, 12, Opcode::Options as u8, 0, 0, 0, 0];
+        client.socket.write_all(&frame[..3]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        client.socket.write_all(&frame[3..]).await.unwrap();
+        let (header, body) = raw_envelope(&mut client.socket).await;
+        assert_eq!(header[..5], [0x85, 0, 0, 12, Opcode::Error as u8]);
+        assert_eq!(String::from_utf8_lossy(&body[6..]), refusal(66));
+        // Version 2, with its 8-byte header (one-byte stream id): answered in that layout.
+        client
+            .socket
+            .write_all(&[2, 0, 9, Opcode::Options as u8, 0, 0, 0, 0])
+            .await
+            .unwrap();
+        let mut header = [0u8; 8];
+        client.socket.read_exact(&mut header).await.unwrap();
+        assert_eq!(header[..4], [0x82, 0, 9, Opcode::Error as u8]);
+        let mut body = vec![0u8; u32::from_be_bytes(header[4..8].try_into().unwrap()) as usize];
+        client.socket.read_exact(&mut body).await.unwrap();
+        assert_eq!(&body[..4], &[0, 0, 0, 0x0A]);
+        assert_eq!(String::from_utf8_lossy(&body[6..]), refusal(2));
         // The same socket now completes a handshake and runs a forwarded query.
         client.startup(5, None).await;
         let answer = client
@@ -1034,18 +1055,26 @@ async fn malformed_frames_get_protocol_errors_and_affect_only_their_connection()
         assert_eq!(envelope.header.stream, 23);
         protocol_error(&client.decode(&envelope));
 
+        let known = prepared(
+            &client
+                .ask(
+                    20,
+                    &prepare(
+                        "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
+                    ),
+                )
+                .await,
+        );
         // Truncated bodies: each message's contents claim more than the envelope holds.
         for (stream, request) in [
             (24, query(forwarded)),
             (25, prepare(forwarded)),
             (26, query(local)),
+            // A statement Ringgate knows, its value cut short. (With an id it does not know,
+            // the answer is UNPREPARED: the body is not read past the id.)
             (
                 27,
-                Request::Execute(Execute::new(
-                    Bytes::from_static(&[1; 16]),
-                    None,
-                    QueryParameters::new(Consistency::One).with_values(vec![int(1)]),
-                )),
+                execute(&known, vec![Value::Bytes(Bytes::from_static(b"system"))]),
             ),
         ] {
             let mut body = BytesMut::new();
@@ -1061,8 +1090,9 @@ async fn malformed_frames_get_protocol_errors_and_affect_only_their_connection()
         }
         // A BATCH body cut short.
         let batch = [
-            0u8, 0, 0, 1, // LOGGED, one statement
-            0, 0, 0, 0, 100, b'I', b'N', // kind 0, [long string] of 100 bytes: cut short
+            0u8, 0, 1, // LOGGED, one statement
+            0, 0, 0, 0, 100, b'I',
+            b'N', // kind 0 (a query), a [long string] of 100 bytes: cut
         ];
         let mut frame = vec![byte, 0, 0, 28, Opcode::Batch as u8];
         frame.extend_from_slice(&(batch.len() as u32).to_be_bytes());
@@ -1079,5 +1109,68 @@ async fn malformed_frames_get_protocol_errors_and_affect_only_their_connection()
             "{version:?}"
         );
         check_bystander(&mut bystander).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_envelope_in_v5_segments_is_refused_and_the_connection_goes_on() {
+    let addr = support::ringgate_node().await;
+    let mut client = Client::ready(addr, V5, Some(Compression::Lz4)).await;
+    let mut bystander = Client::ready(addr, V5, None).await;
+    // A QUERY whose body is one byte over the 16 MiB limit, cut into segments.
+    let text = format!(
+        "SELECT key FROM system.local WHERE key = '{}'",
+        "x".repeat(16 * 1024 * 1024)
+    );
+    client.send_all(&[(31, query(&text))]).await;
+    let envelope = client.next().await;
+    assert_eq!(envelope.header.stream, 31);
+    let message = protocol_error(&client.decode(&envelope));
+    assert!(
+        message.contains("too big") || message.contains("too large"),
+        "{message}"
+    );
+    let answer = client.query("SELECT key FROM system.local").await;
+    assert_eq!(single_text(&answer), "local");
+    let answer = bystander.query("SELECT key FROM system.local").await;
+    assert_eq!(single_text(&answer), "local");
+}
+
+/// A prepared `USE` switches the session that runs it, never the cluster connections other
+/// sessions share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_use_switches_only_its_own_session() {
+    let addr = support::ringgate_node().await;
+    let mut a = Client::ready(addr, V4, None).await;
+    schema(
+        &mut a,
+        "rg_edge_puse",
+        &["CREATE TABLE IF NOT EXISTS {ks}.kv (k int PRIMARY KEY, v text)"],
+    )
+    .await;
+    a.run("INSERT INTO rg_edge_puse.kv (k, v) VALUES (1, 'one')")
+        .await;
+    use_keyspace(&mut a, "rg_edge_puse").await;
+    let mut a = Client::ready(addr, V4, None).await;
+    let switch = prepared(&a.ask(1, &prepare("USE rg_edge_puse")).await);
+    let mut b = Client::ready(addr, V4, None).await;
+    for round in 0..20 {
+        let answer = a.ask(2, &execute(&switch, vec![])).await;
+        assert_eq!(
+            answer,
+            Response::Result(ResultBody::SetKeyspace("rg_edge_puse".into())),
+            "round {round}"
+        );
+        let answer = a.query("SELECT v FROM kv WHERE k = 1").await;
+        assert_eq!(
+            single_text(&answer),
+            "one",
+            "round {round}: A is in the keyspace"
+        );
+        // B never chose a keyspace.
+        match b.query("SELECT v FROM kv WHERE k = 1").await {
+            Response::Error(e) => assert_eq!(e.details, ErrorDetails::Invalid, "{e:?}"),
+            other => panic!("round {round}: B ran in A's keyspace: {other:?}"),
+        }
     }
 }

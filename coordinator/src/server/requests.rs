@@ -18,6 +18,9 @@ use super::system::{Answer, might_be_system_select};
 impl ServerSession {
     /// Handles a request on a ready connection.
     pub(crate) fn on_request(&mut self, header: Header, body: Bytes) {
+        if self.use_pending.is_some() {
+            return self.hold(header, body);
+        }
         let stream = header.stream;
         let version = self.version.unwrap_or(ProtocolVersion::V5);
         let message = match split_request_body(&body, header.flags.contains(Flags::CUSTOM_PAYLOAD))
@@ -38,7 +41,13 @@ impl ServerSession {
             _ => Ok(Answer::Forward),
         };
         match answer {
-            Ok(Answer::Forward) => self.forward(header, body),
+            Ok(Answer::Forward) => {
+                let switches = header.opcode == Opcode::Query
+                    && fast::query(&message, version).is_ok_and(|q| is_use(q.query));
+                if self.forward(header, body) && switches {
+                    self.use_pending = Some(stream);
+                }
+            }
             Ok(Answer::Result(result)) => self.send(stream, &Response::Result(result)),
             Ok(Answer::Error(error)) => self.send(stream, &Response::Error(error)),
             Err(e) => self.protocol_error(
@@ -118,17 +127,43 @@ impl ServerSession {
             .execute(&execute.id, values, execute.params.skip_metadata, version))
     }
 
-    /// Hands a request to the shell, unless the connection has too many waiting.
-    fn forward(&mut self, header: Header, body: Bytes) {
-        if self.in_flight >= self.config.max_in_flight {
-            return self.error(
-                header.stream,
-                ErrorDetails::Overloaded,
-                format!(
-                    "Too many requests in flight on this connection (limit {})",
-                    self.config.max_in_flight
-                ),
-            );
+    /// Keeps a request until the pending `USE` is answered, unless the connection has too
+    /// many waiting.
+    fn hold(&mut self, header: Header, body: Bytes) {
+        if self.in_flight.saturating_add(self.held.len()) >= self.config.max_in_flight {
+            return self.overloaded(header.stream);
+        }
+        self.held.push_back((header, body));
+    }
+
+    /// Handles the held requests in order, once the `USE` before them is answered; stops at
+    /// a `USE` among them, whose answer releases the rest.
+    pub(crate) fn release_held(&mut self) {
+        while self.use_pending.is_none() {
+            let Some((header, body)) = self.held.pop_front() else {
+                return;
+            };
+            self.on_request(header, body);
+        }
+    }
+
+    fn overloaded(&mut self, stream: i16) {
+        self.error(
+            stream,
+            ErrorDetails::Overloaded,
+            format!(
+                "Too many requests in flight on this connection (limit {})",
+                self.config.max_in_flight
+            ),
+        );
+    }
+
+    /// Hands a request to the shell, unless the connection has too many waiting. Returns
+    /// whether it was handed over.
+    fn forward(&mut self, header: Header, body: Bytes) -> bool {
+        if self.in_flight.saturating_add(self.held.len()) >= self.config.max_in_flight {
+            self.overloaded(header.stream);
+            return false;
         }
         self.in_flight = self.in_flight.saturating_add(1);
         self.events.push_back(SessionEvent::Request(ForwardRequest {
@@ -140,5 +175,18 @@ impl ServerSession {
             keyspace: self.keyspace.clone(),
             identity: self.identity.clone(),
         }));
+        true
     }
+}
+
+/// Whether `cql` is a `USE` statement: its first word (after any comment) is `use`. A
+/// malformed one only makes the requests after it wait for its error.
+fn is_use(cql: &str) -> bool {
+    use crate::cql::{Token, tokenize};
+    let text = cql.trim_start();
+    let first_word = text.get(..3).is_some_and(|w| w.eq_ignore_ascii_case("use"));
+    let comment_first = ["/*", "--", "//"].iter().any(|c| text.starts_with(c));
+    (first_word || comment_first)
+        && tokenize(text)
+            .is_ok_and(|tokens| matches!(tokens.first(), Some(Token::Word(w)) if w == "use"))
 }

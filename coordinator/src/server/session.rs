@@ -51,6 +51,12 @@ pub struct ServerSession {
     pub(crate) identity: Option<Arc<Identity>>,
     pub(crate) registered: Vec<EventType>,
     pub(crate) in_flight: usize,
+    /// The stream of a forwarded `USE` not answered yet. Requests after it wait in `held`
+    /// until its answer, so that they run in the keyspace it sets (drivers pipeline `USE`
+    /// and `PREPARE`).
+    pub(crate) use_pending: Option<i16>,
+    /// Requests received while a `USE` was pending, in their order.
+    pub(crate) held: VecDeque<(Header, Bytes)>,
     /// Bytes of a refused envelope still to drop as they arrive.
     skip: u64,
     out: BytesMut,
@@ -74,6 +80,8 @@ impl ServerSession {
             identity: None,
             registered: Vec::new(),
             in_flight: 0,
+            use_pending: None,
+            held: VecDeque::new(),
             skip: 0,
             out: BytesMut::new(),
             events: VecDeque::new(),
@@ -114,6 +122,11 @@ impl ServerSession {
     /// How many forwarded requests wait for a reply.
     pub fn in_flight(&self) -> usize {
         self.in_flight
+    }
+
+    /// How many requests wait for the answer to a `USE` sent before them.
+    pub fn held(&self) -> usize {
+        self.held.len()
     }
 
     /// Whether the connection must be closed once [`ServerSession::transmit`]'s bytes are
@@ -191,6 +204,10 @@ impl ServerSession {
                 }
                 self.send(stream, &response);
             }
+        }
+        if self.use_pending == Some(stream) {
+            self.use_pending = None;
+            self.release_held();
         }
     }
 

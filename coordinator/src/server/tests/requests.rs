@@ -192,3 +192,133 @@ fn every_envelope_of_a_segment_is_handled_at_once() {
         assert_eq!(streams, [3, 4, 5], "{version:?} {compression:?}");
     }
 }
+
+/// Takes every request the session handed over, as (stream, opcode, keyspace).
+fn forwarded(s: &mut ServerSession) -> Vec<(i16, Opcode, Option<String>)> {
+    let mut out = Vec::new();
+    while let Some(event) = s.poll_event() {
+        if let SessionEvent::Request(r) = event {
+            out.push((r.stream, r.opcode, r.keyspace));
+        }
+    }
+    out
+}
+
+#[test]
+fn requests_pipelined_after_use_wait_for_its_answer_and_run_in_its_keyspace() {
+    for version in [V4, V5] {
+        let (mut client, mut s) = Client::ready(version, None);
+        // One write: USE, PREPARE and QUERY of unqualified tables, a system table.
+        let mut body = BytesMut::new();
+        for (stream, request) in [
+            (10, query("USE ks")),
+            (
+                11,
+                Request::Prepare(Prepare::new("SELECT v FROM t WHERE k = ?")),
+            ),
+            (12, query("SELECT v FROM t WHERE k = 1")),
+            (13, query("/* again */ use \"Other\";")),
+            (14, query("SELECT v FROM t")),
+        ] {
+            let mut message = BytesMut::new();
+            request.encode(version, &mut message).unwrap();
+            let header = Header::new(version, Direction::Request, stream, request.opcode());
+            client
+                .codec
+                .encode(&Envelope::new(header, message.freeze()), &mut body)
+                .unwrap();
+        }
+        client.codec.flush(&mut body).unwrap();
+        s.receive(&mut body);
+        assert!(body.is_empty());
+        // Only the USE goes out; the rest waits for its answer.
+        assert_eq!(forwarded(&mut s), [(10, Opcode::Query, None)]);
+        assert_eq!((s.in_flight(), s.held()), (1, 4));
+        s.reply(
+            10,
+            Reply::Message(Response::Result(ResultBody::SetKeyspace("ks".into()))),
+        );
+        let ks = Some("ks".to_owned());
+        // Up to the next USE.
+        assert_eq!(
+            forwarded(&mut s),
+            [
+                (11, Opcode::Prepare, ks.clone()),
+                (12, Opcode::Query, ks.clone()),
+                (13, Opcode::Query, ks.clone()),
+            ]
+        );
+        assert_eq!(s.held(), 1);
+        // A failed USE leaves the keyspace as it was, and releases what follows it.
+        let error = ErrorResponse::new(ErrorDetails::Invalid, "Keyspace 'Other' does not exist");
+        s.reply(13, Reply::Message(Response::Error(error)));
+        assert_eq!(forwarded(&mut s), [(14, Opcode::Query, ks.clone())]);
+        for stream in [11, 12, 14] {
+            s.reply(stream, Reply::Message(Response::Result(ResultBody::Void)));
+        }
+        let answered: Vec<i16> = client
+            .responses(&mut s)
+            .iter()
+            .map(|(h, _)| h.stream)
+            .collect();
+        assert_eq!(answered, [10, 13, 11, 12, 14], "{version:?}");
+        assert_eq!((s.in_flight(), s.held()), (0, 0));
+    }
+}
+
+#[test]
+fn system_tables_after_a_pipelined_use_are_answered_in_its_keyspace() {
+    let (mut client, mut s) = Client::ready(V4, None);
+    client.send(&mut s, 1, &query("USE system"));
+    client.send(&mut s, 2, &query("SELECT peer FROM peers"));
+    assert!(client.responses(&mut s).is_empty(), "the SELECT waits");
+    assert_eq!(forwarded(&mut s), [(1, Opcode::Query, None)]);
+    s.reply(
+        1,
+        Reply::Message(Response::Result(ResultBody::SetKeyspace("system".into()))),
+    );
+    let responses = client.responses(&mut s);
+    assert_eq!(responses.len(), 2, "{responses:?}");
+    assert_eq!(responses[1].0.stream, 2);
+    let (names, rows) = rows_of(responses[1].1.clone(), V4);
+    assert_eq!((names, rows.len()), (vec!["peer".to_owned()], 0));
+}
+
+#[test]
+fn requests_held_behind_use_count_toward_the_in_flight_limit() {
+    let mut config = ServerConfig::new(system());
+    config.max_in_flight = 3;
+    let mut s = ServerSession::new(Arc::new(config));
+    let mut client = Client::new(V4);
+    client.handshake(&mut s, None);
+    client.one(&mut s);
+    client.send(&mut s, 1, &query("USE ks"));
+    for stream in 2..=4 {
+        client.send(&mut s, stream, &query("SELECT * FROM t"));
+    }
+    let (header, response) = client.one(&mut s);
+    assert_eq!(header.stream, 4);
+    assert_eq!(error_of(response).details, ErrorDetails::Overloaded);
+    assert_eq!((s.in_flight(), s.held()), (1, 2));
+}
+
+#[test]
+fn only_use_statements_hold_later_requests() {
+    for (cql, held) in [
+        ("USE ks", true),
+        ("  use \"Ks\" ;", true),
+        ("-- switch\nUSE ks", true),
+        ("/* x */ USE ks", true),
+        ("SELECT * FROM use_log", false),
+        ("user_defined_thing", false),
+        ("INSERT INTO t (k) VALUES (1)", false),
+        ("/* USE ks */ SELECT 1 FROM t", false),
+    ] {
+        let (mut client, mut s) = Client::ready(V4, None);
+        client.send(&mut s, 1, &query(cql));
+        client.send(&mut s, 2, &query("SELECT * FROM ks.t"));
+        let streams: Vec<i16> = forwarded(&mut s).iter().map(|r| r.0).collect();
+        let want: &[i16] = if held { &[1] } else { &[1, 2] };
+        assert_eq!(streams, want, "{cql}");
+    }
+}

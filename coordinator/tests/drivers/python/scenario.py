@@ -148,7 +148,7 @@ def compression_in_use(cluster, session):
     names = {fns[0]: name for name, fns in codecs.items()}
     conns = [cluster.control_connection._connection]
     conns += [pool._connection for pool in session.get_pools()]
-    used = sorted({names.get(c.compressor, "none") if c.compressor else "none" for c in conns})
+    used = sorted({names.get(c.compressor, "unknown") if c.compressor else "none" for c in conns})
     return ",".join(used)
 
 
@@ -218,7 +218,8 @@ def run(host, port, version, compression, ks, log):
         got = session.execute(select, [2]).one()
         if got is None:
             raise Step("no row for k = 2")
-        wrong = ["%s: got %r" % (c, getattr(got, c)) for c in columns if getattr(got, c)]
+        # The driver reads a null cell, empty collections included, as None.
+        wrong = ["%s: got %r" % (c, getattr(got, c)) for c in columns if getattr(got, c) is not None]
         say("nulls", "; ".join(wrong) if wrong else "ok")
 
         step = "batch"
