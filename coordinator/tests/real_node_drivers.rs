@@ -289,7 +289,7 @@ port, table = int(sys.argv[1]), sys.argv[2]
 through = Cluster(["127.0.0.1"], port=port, connect_timeout=20, control_connection_timeout=20,
                   schema_event_refresh_window=0.2)
 through.connect()
-direct = Cluster(["127.0.0.2"], port=9042, connect_timeout=20)
+direct = Cluster(["127.0.0.2"], port=9042, connect_timeout=20, control_connection_timeout=20)
 direct.connect().execute("CREATE TABLE rg_node_events.%s (k int PRIMARY KEY)" % table)
 direct.shutdown()
 deadline = time.time() + 30
