@@ -8,7 +8,11 @@
 //! cluster: the tables its schema metadata holds (read from `system_schema` through the node),
 //! whether it built a token map, and how many replicas that map gives for key 1 of the
 //! scenario's keyspace (Ringgate alone: 1). `warnings` must be `none`: every WARN line the
-//! driver logs is counted, so anything it finds odd about the node fails the test.
+//! driver logs is counted, so anything it finds odd about the node fails the test. The warnings
+//! the cluster sent with responses (which the driver logs at WARN too) are counted apart, in
+//! `server_warnings`, and must be exactly those a Cassandra node sends a driver connected to it
+//! for this scenario (checked by running the program against 127.0.0.1:9042 directly): the one
+//! about the `count(*) ... WHERE k IN (...)` of the batch step.
 
 mod support;
 
@@ -23,6 +27,10 @@ const CONFIGS: [(u8, &str, &str); 3] = [
     (4, "snappy", "rg_java_v4_snappy"),
     (5, "lz4", "rg_java_v5_lz4"),
 ];
+
+/// What Cassandra 5.0 warns a client of for this scenario, connected to it directly.
+const SCENARIO_SERVER_WARNINGS: &str =
+    "Aggregation query used on multiple partition keys (IN restriction)";
 
 /// Builds the program (once per change of it or its pins) and returns its directory: compiled
 /// classes in `classes/`, the driver and its dependencies in `lib/`.
@@ -119,6 +127,11 @@ async fn the_java_driver_runs_the_scenario_through_the_node() {
             field("warnings"),
             Some("none"),
             "the driver logged warnings about the node (v{version}, {compression})\n{output}"
+        );
+        assert_eq!(
+            field("server_warnings"),
+            Some(SCENARIO_SERVER_WARNINGS),
+            "warnings sent with responses (v{version}, {compression})\n{output}"
         );
     }
     assert!(exited_0, "the program failed\n{output}");

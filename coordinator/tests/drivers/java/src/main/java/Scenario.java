@@ -6,7 +6,9 @@
 //
 // The second form runs every configuration in this one JVM, each with its own CqlSession, and
 // prefixes every key with "<keyspace>.". Facts go to stdout as key=value lines; the driver's
-// log lines go to stderr, and those at WARN or above are also counted in `warnings`.
+// log lines go to stderr, and those at WARN or above are also counted: the warnings the server
+// sent with a response (which the driver logs at WARN) in `server_warnings`, every other one in
+// `warnings`.
 
 import com.datastax.oss.driver.api.core.CqlIdentifier;
 import com.datastax.oss.driver.api.core.CqlSession;
@@ -46,6 +48,7 @@ import java.time.LocalTime;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -63,6 +66,12 @@ import java.util.stream.Collectors;
 public final class Scenario {
   /** WARN-or-above log messages since the current configuration started. */
   private static final List<String> WARNINGS = new ArrayList<>();
+
+  /** The distinct warnings servers sent with responses since the configuration started. */
+  private static final Set<String> SERVER_WARNINGS = new LinkedHashSet<>();
+
+  /** How the driver introduces the warnings a response carried. */
+  private static final String SERVER_SIDE = " generated server side warning(s): ";
 
   private final String host;
   private final int port;
@@ -132,8 +141,13 @@ public final class Scenario {
             System.err.println(
                 "[" + record.getLevel() + "] " + record.getLoggerName() + ": " + message);
             if (record.getLevel().intValue() >= Level.WARNING.intValue()) {
+              int server = message.indexOf(SERVER_SIDE);
               synchronized (WARNINGS) {
-                WARNINGS.add(message);
+                if (server >= 0) {
+                  SERVER_WARNINGS.add(message.substring(server + SERVER_SIDE.length()));
+                } else {
+                  WARNINGS.add(message);
+                }
               }
             }
           }
@@ -161,6 +175,7 @@ public final class Scenario {
   private boolean run() {
     synchronized (WARNINGS) {
       WARNINGS.clear();
+      SERVER_WARNINGS.clear();
     }
     boolean ran;
     CqlSession session = null;
@@ -176,6 +191,9 @@ public final class Scenario {
     // says nothing about the node. Such lines still go to stderr.
     synchronized (WARNINGS) {
       say("warnings", WARNINGS.isEmpty() ? "none" : String.join(";", WARNINGS));
+      say(
+          "server_warnings",
+          SERVER_WARNINGS.isEmpty() ? "none" : String.join(";", SERVER_WARNINGS));
     }
     if (session != null) {
       session.close();
