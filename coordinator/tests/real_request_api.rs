@@ -16,7 +16,9 @@ use ringgate::protocol::message::{Consistency, SerialConsistency};
 use ringgate::protocol::types::{
     CqlDate, CqlDecimal, CqlDuration, CqlTime, CqlTimestamp, CqlValue, CqlVarint,
 };
-use ringgate::request::{Batch, BatchType, Coordinator, CoordinatorConfig, RequestOptions};
+use ringgate::request::{
+    Batch, BatchType, Coordinator, CoordinatorConfig, RequestError, RequestOptions,
+};
 use ringgate_routing::{murmur3_token, serialize_partition_key};
 use support::node_addr;
 use tokio::sync::OnceCell;
@@ -1028,5 +1030,29 @@ async fn plain_queries_are_routed_by_the_key_their_text_fixes() {
             .await
             .unwrap();
         assert_eq!(r.node.ip(), dc1_owner(murmur3_token(&key)), "composite {k}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn use_is_refused_plain_or_prepared_and_shared_connections_keep_no_keyspace() {
+    let c = connect(|_| {}).await;
+    schema(&c).await;
+    let refused = c.query("USE rg_api", (), &opts()).await.unwrap_err();
+    assert!(
+        matches!(&refused, RequestError::Invalid(m) if m.contains("RequestOptions::keyspace")),
+        "{refused}"
+    );
+    let prepared = c.prepare("USE rg_api").await.unwrap();
+    assert_eq!(prepared.use_keyspace.as_deref(), Some("rg_api"));
+    let refused = c.execute(&prepared, (), &opts()).await.unwrap_err();
+    assert!(matches!(refused, RequestError::Invalid(_)), "{refused}");
+    // No connection was switched: an unqualified table still names no keyspace, on every
+    // connection the requests may take.
+    for _ in 0..20 {
+        let e = c.query("SELECT * FROM kv", (), &opts()).await.unwrap_err();
+        assert!(
+            e.to_string().contains("No keyspace has been specified"),
+            "{e}"
+        );
     }
 }

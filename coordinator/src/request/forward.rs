@@ -53,8 +53,9 @@ impl Coordinator {
     /// Runs `request` as a client sent it. EXECUTE and BATCH must name statements this
     /// coordinator prepared ([`RequestError::UnknownPrepared`] otherwise: a front end answers
     /// UNPREPARED, and the driver prepares again). The session keyspace goes with messages
-    /// that name none as v5's per-request keyspace; `USE` itself is the caller's to handle
-    /// (it would change a shared connection's keyspace).
+    /// that name none as v5's per-request keyspace; `USE` (plain or prepared) is refused with
+    /// [`RequestError::Invalid`]: it would switch a shared connection's keyspace, so it is the
+    /// caller's to answer for its session.
     pub async fn forward(
         &self,
         request: Request,
@@ -120,6 +121,9 @@ impl Coordinator {
         let statement = self
             .cached_statement(&id)
             .ok_or(RequestError::UnknownPrepared(id))?;
+        if statement.use_keyspace.is_some() {
+            return Err(RequestError::Invalid(super::USE_REFUSED.to_owned()));
+        }
         let values = view.values();
         if statement.conditional || values.is_named() {
             return Ok(None);
@@ -198,6 +202,9 @@ impl Coordinator {
                     query.params.keyspace.as_deref(),
                     &query.params.values,
                 );
+                if plan.is_use {
+                    return Err(RequestError::Invalid(super::USE_REFUSED.to_owned()));
+                }
                 if plan.schema_read {
                     options.node = self.cluster().control_node();
                 }
@@ -210,6 +217,9 @@ impl Coordinator {
                 let statement = self
                     .cached_statement(&execute.id)
                     .ok_or_else(|| RequestError::UnknownPrepared(execute.id.clone()))?;
+                if statement.use_keyspace.is_some() {
+                    return Err(RequestError::Invalid(super::USE_REFUSED.to_owned()));
+                }
                 options.consistency = Some(execute.params.consistency);
                 options.serial_consistency = execute.params.serial_consistency;
                 options.idempotent = is_read(&statement.query);

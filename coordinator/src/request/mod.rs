@@ -303,6 +303,9 @@ impl Coordinator {
             options.keyspace.as_deref(),
             &params.values,
         );
+        if plan.is_use {
+            return Err(RequestError::Invalid(USE_REFUSED.to_owned()));
+        }
         let request = Request::Query(Query::new(cql, params));
         let slow;
         let options = if plan.ddl && options.timeout.is_none() {
@@ -430,6 +433,9 @@ impl Coordinator {
         values: impl Into<Values>,
         options: &RequestOptions,
     ) -> Result<QueryResult, RequestError> {
+        if statement.use_keyspace.is_some() {
+            return Err(RequestError::Invalid(USE_REFUSED.to_owned()));
+        }
         let encoded = values.into().encode_for(statement)?;
         let routing = statement.routing(&encoded);
         let params = self.params(options).with_values(encoded);
@@ -573,6 +579,10 @@ pub(crate) fn prepare_message(keyspace: Option<&str>, cql: &str) -> Prepare {
 
 /// Whether a statement is a conditional update (lightweight transaction): its text has an
 /// `IF` clause. Such statements go to replicas in a fixed order, to reduce contention.
+/// Why the coordinator does not run `USE`.
+pub(crate) const USE_REFUSED: &str = "USE would switch the keyspace of connections every \
+     session shares: give the keyspace per request (RequestOptions::keyspace) instead";
+
 pub(crate) fn is_conditional(cql: &str) -> bool {
     crate::cql::tokenize(cql).is_ok_and(|tokens| text_routing::has_if(&tokens))
 }

@@ -34,6 +34,9 @@ pub struct PreparedStatement {
     /// Whether it reads the schema tables (`system_schema`, `system_virtual_schema`): it
     /// then runs on the control node.
     pub schema_read: bool,
+    /// The keyspace, when the statement is a `USE` (which the coordinator refuses to run: it
+    /// would switch shared connections; a front end answers it for its session).
+    pub use_keyspace: Option<String>,
     /// The PREPARED result as the node sent it, for front ends that answer a client's
     /// PREPARE with it.
     pub prepared: Prepared,
@@ -59,6 +62,7 @@ impl PreparedStatement {
             result_columns: prepared.result_metadata.columns,
             conditional: super::is_conditional(query),
             schema_read: reads_schema(query, prepared_in),
+            use_keyspace: crate::cql::use_keyspace(query),
             prepared: answer,
         }
     }
@@ -172,6 +176,7 @@ mod tests {
             result_columns: None,
             conditional: false,
             schema_read: false,
+            use_keyspace: None,
             prepared: Prepared::default(),
         }
     }

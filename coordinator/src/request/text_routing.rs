@@ -23,6 +23,8 @@ pub(crate) struct TextPlan {
     /// Whether it changes the schema or truncates (CREATE, ALTER, DROP, TRUNCATE): slow
     /// statements, run with the DDL timeout.
     pub(crate) ddl: bool,
+    /// Whether it is a `USE`.
+    pub(crate) is_use: bool,
 }
 
 /// Reads `cql` once for its routing and whether it is conditional.
@@ -38,6 +40,7 @@ pub(crate) fn plan_text(
             conditional: false,
             schema_read: false,
             ddl: false,
+            is_use: false,
         };
     };
     let classified = classify_tokens(&tokens);
@@ -53,6 +56,7 @@ pub(crate) fn plan_text(
         conditional: has_if(&tokens),
         schema_read,
         ddl: is_ddl(&tokens),
+        is_use: crate::cql::use_keyspace_of(&tokens).is_some(),
     }
 }
 

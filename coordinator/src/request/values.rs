@@ -187,6 +187,7 @@ mod tests {
             result_columns: None,
             conditional: false,
             schema_read: false,
+            use_keyspace: None,
             prepared: ringgate_protocol::message::Prepared::default(),
         }
     }

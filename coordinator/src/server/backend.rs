@@ -31,6 +31,9 @@ pub struct CoordinatorHandler {
     coordinator: Coordinator,
     /// Logged-in handles by user, shared with [`CoordinatorAuthenticator`].
     users: Arc<DashMap<String, Coordinator>>,
+    /// The Ringgate nodes clients see, when known: keyspaces' replication is restated over
+    /// their datacenters.
+    tables: Option<Arc<SystemTables>>,
 }
 
 impl CoordinatorHandler {
@@ -39,7 +42,17 @@ impl CoordinatorHandler {
         CoordinatorHandler {
             coordinator,
             users: Arc::new(DashMap::new()),
+            tables: None,
         }
+    }
+
+    /// Clients see the Ringgate nodes `tables` lists (see [`system_tables`]): the replication
+    /// of keyspaces read from `system_schema.keyspaces` is restated over their datacenters, so
+    /// that token-aware drivers find every replication factor achievable (the cluster's own
+    /// settings are untouched; `DESCRIBE` still tells them).
+    pub fn presenting(mut self, tables: Arc<SystemTables>) -> Self {
+        self.tables = Some(tables);
+        self
     }
 
     /// The authenticator to configure with this handler: it checks credentials against the
@@ -75,7 +88,9 @@ impl Handler for CoordinatorHandler {
         let handler = self.clone();
         async move {
             match handler.session(request.identity.as_deref()).await {
-                Ok(coordinator) => run(&coordinator, request).await.unwrap_or_else(error_reply),
+                Ok(coordinator) => run(&coordinator, handler.tables.as_deref(), request)
+                    .await
+                    .unwrap_or_else(error_reply),
                 Err(e) => error_reply(e),
             }
         }
@@ -89,12 +104,27 @@ impl Handler for CoordinatorHandler {
     }
 }
 
-async fn run(coordinator: &Coordinator, request: ForwardRequest) -> Result<Reply, RequestError> {
+async fn run(
+    coordinator: &Coordinator,
+    tables: Option<&SystemTables>,
+    request: ForwardRequest,
+) -> Result<Reply, RequestError> {
     let version = request.version;
     if request.opcode == Opcode::Query {
         let (_, body) =
             split_request_body(&request.body, request.flags.contains(Flags::CUSTOM_PAYLOAD))?;
-        if let Some(keyspace) = use_target(fast::query(&body, version)?.query) {
+        if let Some(keyspace) = crate::cql::use_keyspace(fast::query(&body, version)?.query) {
+            return Ok(use_keyspace(coordinator, keyspace));
+        }
+    }
+    if request.opcode == Opcode::Execute {
+        let (_, body) =
+            split_request_body(&request.body, request.flags.contains(Flags::CUSTOM_PAYLOAD))?;
+        let view = fast::execute(&body, version)?;
+        if let Some(keyspace) = coordinator
+            .cached_statement(&body.slice_ref(view.id))
+            .and_then(|s| s.use_keyspace.clone())
+        {
             return Ok(use_keyspace(coordinator, keyspace));
         }
     }
@@ -108,7 +138,12 @@ async fn run(coordinator: &Coordinator, request: ForwardRequest) -> Result<Reply
         flags: request.flags,
         body: request.body,
     };
-    Ok(match coordinator.forward_raw(raw, &context).await? {
+    let mut forwarded = coordinator.forward_raw(raw, &context).await?;
+    let restated = match &mut forwarded {
+        Forwarded::Result(result) => restated(result, tables)?,
+        Forwarded::Prepared(_) => false,
+    };
+    Ok(match forwarded {
         Forwarded::Prepared(statement) => {
             let mut prepared = statement.prepared.clone();
             // What older versions do not carry: v5's result metadata id, v4's key indexes.
@@ -120,6 +155,7 @@ async fn run(coordinator: &Coordinator, request: ForwardRequest) -> Result<Reply
             }
             Reply::Message(Response::Result(ResultBody::Prepared(Box::new(prepared))))
         }
+        Forwarded::Result(result) if restated => reencode(*result, version)?,
         // Same version on both sides: the node's bytes as they came.
         Forwarded::Result(result) if result.version == version => Reply::Raw {
             opcode: Opcode::Result,
@@ -128,6 +164,29 @@ async fn run(coordinator: &Coordinator, request: ForwardRequest) -> Result<Reply
         },
         Forwarded::Result(result) => reencode(*result, version)?,
     })
+}
+
+/// Restates the replication of `system_schema.keyspaces` rows over the Ringgate nodes
+/// `tables` lists; whether the result changed.
+fn restated(result: &mut QueryResult, tables: Option<&SystemTables>) -> Result<bool, RequestError> {
+    let (Some(tables), ResultBody::Rows(rows)) = (tables, &result.body) else {
+        return Ok(false);
+    };
+    let info = tables.info();
+    let mut datacenters = super::replication::Datacenters::new();
+    for node in std::iter::once(&info.local).chain(&info.peers) {
+        *datacenters.entry(node.data_center.clone()).or_default() += 1;
+    }
+    match super::replication::restate_rows(rows, &datacenters, result.version) {
+        Ok(Some(rows)) => {
+            result.body = ResultBody::Rows(rows);
+            Ok(true)
+        }
+        Ok(None) => Ok(false),
+        Err(e) => Err(RequestError::Invalid(format!(
+            "cannot restate replication: {e}"
+        ))),
+    }
 }
 
 /// USE changes the session's keyspace, never a shared connection's: answered here.
@@ -169,20 +228,6 @@ fn reencode(result: QueryResult, version: ProtocolVersion) -> Result<Reply, Requ
         flags,
         body: body.freeze(),
     })
-}
-
-/// The keyspace of a `USE` statement, as CQL folds it.
-fn use_target(cql: &str) -> Option<String> {
-    use crate::cql::Token;
-    let tokens = crate::cql::tokenize(cql).ok()?;
-    match tokens.as_slice() {
-        [
-            Token::Word(u),
-            Token::Word(name) | Token::Quoted(name),
-            rest @ ..,
-        ] if u == "use" && rest.iter().all(|t| *t == Token::Symbol(";")) => Some(name.clone()),
-        _ => None,
-    }
 }
 
 /// The ERROR a client gets for a failed request.
@@ -280,16 +325,6 @@ pub fn system_tables(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn use_statements_name_their_keyspace() {
-        assert_eq!(use_target("USE ks"), Some("ks".into()));
-        assert_eq!(use_target("use MyKs;"), Some("myks".into()));
-        assert_eq!(use_target("USE \"MyKs\""), Some("MyKs".into()));
-        assert_eq!(use_target("USE ks.t"), None);
-        assert_eq!(use_target("SELECT * FROM ks.t"), None);
-        assert_eq!(use_target("USE"), None);
-    }
 
     #[test]
     fn unknown_prepared_ids_become_unprepared_errors() {

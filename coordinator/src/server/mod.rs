@@ -42,6 +42,7 @@ mod config;
 mod event;
 mod handshake;
 mod refusal;
+mod replication;
 mod requests;
 mod session;
 mod shell;
