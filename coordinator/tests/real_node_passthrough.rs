@@ -334,3 +334,104 @@ async fn schema_reads_go_to_the_control_node() {
     }
     assert!(elsewhere > 0, "every keyless read ran on the control node");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_is_restated_over_ringgates_nodes_and_described_as_it_is() {
+    let direct = direct().await;
+    schema(&direct).await;
+    direct
+        .query(
+            "CREATE KEYSPACE IF NOT EXISTS rg_pass_two WITH replication = \
+             {'class': 'NetworkTopologyStrategy', 'dc1': 2, 'dc2': 1}",
+            (),
+            &RequestOptions::default(),
+        )
+        .await
+        .unwrap();
+    let node = support::ringgate_node().await;
+    for version in [ProtocolVersion::V4, ProtocolVersion::V5] {
+        let conn = client(node, version).await;
+        let (_, _, response) = send(
+            &conn,
+            &query(
+                "SELECT keyspace_name, replication FROM system_schema.keyspaces",
+                Vec::new(),
+            ),
+            Flags::empty(),
+            None,
+        )
+        .await;
+        let Response::Result(ResultBody::Rows(rows)) = response else {
+            panic!("{response:?}")
+        };
+        let columns = rows.metadata.columns.clone().unwrap();
+        let mut seen = std::collections::BTreeMap::new();
+        for row in rows.rows().unwrap() {
+            let row = row.unwrap();
+            let name = row.decode(0, &columns[0].typ, version).unwrap();
+            let replication = row.decode(1, &columns[1].typ, version).unwrap();
+            if let (Some(CqlValue::Text(name)), Some(CqlValue::Map(entries))) = (name, replication)
+            {
+                let text = |v: &CqlValue| match v {
+                    CqlValue::Text(s) => s.clone(),
+                    other => panic!("{other:?}"),
+                };
+                seen.insert(
+                    name,
+                    entries
+                        .iter()
+                        .map(|(k, v)| (text(k), text(v)))
+                        .collect::<std::collections::BTreeMap<_, _>>(),
+                );
+            }
+        }
+        let nts = "org.apache.cassandra.locator.NetworkTopologyStrategy";
+        // The node is one Ringgate node in dc1: every keyspace has one replica there.
+        for keyspace in ["rg_pass", "rg_pass_two"] {
+            let replication = &seen[keyspace];
+            assert_eq!(replication.get("class").map(String::as_str), Some(nts));
+            assert_eq!(
+                replication.get("dc1").map(String::as_str),
+                Some("1"),
+                "{version:?} {keyspace}: {replication:?}"
+            );
+            assert_eq!(
+                replication.len(),
+                2,
+                "{version:?} {keyspace}: {replication:?}"
+            );
+        }
+        // Local keyspaces stay as they are.
+        assert!(seen["system"]["class"].ends_with("LocalStrategy"));
+
+        // What the cluster describes is the truth.
+        let (_, _, response) = send(
+            &conn,
+            &query("DESCRIBE KEYSPACE rg_pass_two", Vec::new()),
+            Flags::empty(),
+            None,
+        )
+        .await;
+        let Response::Result(ResultBody::Rows(rows)) = response else {
+            panic!("{response:?}")
+        };
+        let columns = rows.metadata.columns.clone().unwrap();
+        let create = rows
+            .rows()
+            .unwrap()
+            .filter_map(|row| {
+                let row = row.unwrap();
+                let i = columns.iter().position(|c| c.name == "create_statement")?;
+                match row.decode(i, &columns[i].typ, version).unwrap() {
+                    Some(CqlValue::Text(t)) => Some(t),
+                    _ => None,
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            create.contains("'dc1': '2'") && create.contains("'dc2': '1'"),
+            "{create}"
+        );
+    }
+}

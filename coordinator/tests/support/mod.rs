@@ -206,7 +206,7 @@ pub async fn ringgate_node() -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     let local = RinggateNode::new(addr.ip(), addr.port(), "dc1", "rack1");
     let tables = system_tables(&coordinator, local, Vec::new()).unwrap();
-    let handler = CoordinatorHandler::new(coordinator);
+    let handler = CoordinatorHandler::new(coordinator).presenting(Arc::clone(&tables));
     tokio::spawn(serve(
         listener,
         Arc::new(ServerConfig::new(tables)),

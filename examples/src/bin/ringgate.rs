@@ -159,7 +159,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         node(listen),
         args.peers.iter().copied().map(node).collect(),
     )?;
-    let handler = CoordinatorHandler::new(coordinator.clone());
+    let handler = CoordinatorHandler::new(coordinator.clone()).presenting(Arc::clone(&tables));
     let mut server = ServerConfig::new(tables);
     let passwords: Option<Arc<dyn Authenticator>> = args
         .auth
