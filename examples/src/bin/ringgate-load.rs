@@ -23,8 +23,8 @@ use ringgate::pool::{ConnectOptions, Connection, connect, decode_response};
 use ringgate::protocol::ProtocolVersion;
 use ringgate::protocol::frame::Flags;
 use ringgate::protocol::message::{
-    Consistency, Execute, Prepare, Prepared, Query, QueryParameters, Request, Response,
-    ResultBody, Value,
+    Consistency, Execute, Prepare, Prepared, Query, QueryParameters, Request, Response, ResultBody,
+    Value,
 };
 
 /// What each request does.
@@ -136,7 +136,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
             let mut n = u64::try_from(i).unwrap_or_default();
             while !stop.load(Ordering::Relaxed) {
-                n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                n = n
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let request = plan.request(n);
                 let started = Instant::now();
                 let ok = run(&conn, &request).await.is_ok();
@@ -200,7 +202,10 @@ impl Plan {
         if is_read {
             execute(&self.read, vec![int(key)])
         } else {
-            execute(&self.write, vec![int(key), Value::Bytes(self.value.clone())])
+            execute(
+                &self.write,
+                vec![int(key), Value::Bytes(self.value.clone())],
+            )
         }
     }
 }
@@ -210,7 +215,10 @@ fn int(k: i32) -> Value {
 }
 
 fn query(cql: &str) -> Request {
-    Request::Query(Query::new(cql, QueryParameters::new(Consistency::LocalQuorum)))
+    Request::Query(Query::new(
+        cql,
+        QueryParameters::new(Consistency::LocalQuorum),
+    ))
 }
 
 fn execute(prepared: &Prepared, values: Vec<Value>) -> Request {
