@@ -124,16 +124,6 @@ async fn schema(direct: &Coordinator) {
         .unwrap();
 }
 
-/// dc1 holds node 1 (token i64::MIN) and node 2 (token 0): node 2 owns (MIN, 0], node 1 the
-/// rest; `rg_pass` keeps its one replica in dc1.
-fn dc1_owner(token: i64) -> IpAddr {
-    if token != i64::MIN && token <= 0 {
-        IpAddr::from([127, 0, 0, 2])
-    } else {
-        IpAddr::from([127, 0, 0, 1])
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tracing_ids_and_warnings_reach_clients_of_every_version() {
     let direct = direct().await;
@@ -272,7 +262,7 @@ async fn prepared_statements_from_clients_bodies_route_by_token() {
             traces.push((k, prefix.tracing_id.expect("a tracing id")));
         }
         for (k, id) in traces {
-            let want = dc1_owner(murmur3_token(&k.to_be_bytes()));
+            let want = support::dc1_owner(murmur3_token(&k.to_be_bytes()));
             assert_eq!(
                 trace_coordinator(&direct, id).await,
                 want,

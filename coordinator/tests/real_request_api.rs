@@ -799,16 +799,6 @@ async fn speculative_executions_start_and_the_first_answer_wins() {
     );
 }
 
-/// The node a key's request must go to in `rg_api_one` (dc1: 1 replica): dc1 holds node 1
-/// (token i64::MIN) and node 2 (token 0), so node 2 owns (MIN, 0] and node 1 the rest.
-fn dc1_owner(token: i64) -> IpAddr {
-    if token != i64::MIN && token <= 0 {
-        IpAddr::from([127, 0, 0, 2])
-    } else {
-        IpAddr::from([127, 0, 0, 1])
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traces_show_each_request_coordinated_by_a_local_replica_of_its_key() {
     let c = connect(|_| {}).await;
@@ -843,10 +833,10 @@ async fn traces_show_each_request_coordinated_by_a_local_replica_of_its_key() {
             .execute(&single, vec![CqlValue::Int(k)], &traced)
             .await
             .unwrap();
-        assert_eq!(r.node.ip(), dc1_owner(token), "key {k}");
+        assert_eq!(r.node.ip(), support::dc1_owner(token), "key {k}");
         expected.push((
             r.tracing_id.expect("a traced request has a trace id"),
-            dc1_owner(token),
+            support::dc1_owner(token),
         ));
 
         let b = format!("b{k}");
@@ -860,7 +850,7 @@ async fn traces_show_each_request_coordinated_by_a_local_replica_of_its_key() {
             )
             .await
             .unwrap();
-        expected.push((r.tracing_id.unwrap(), dc1_owner(token)));
+        expected.push((r.tracing_id.unwrap(), support::dc1_owner(token)));
     }
     // With dc1: 2, both dc1 nodes are replicas: never dc2's node.
     for k in 0..50i32 {
@@ -979,7 +969,7 @@ async fn plain_queries_are_routed_by_the_key_their_text_fixes() {
         ..one.clone()
     };
     for k in 0..100i32 {
-        let want = dc1_owner(murmur3_token(&k.to_be_bytes()));
+        let want = support::dc1_owner(murmur3_token(&k.to_be_bytes()));
         // A literal key, a bind marker, a named marker, an INSERT's values, the session's
         // keyspace: all routed to the key's one dc1 replica.
         let r = c
@@ -1029,7 +1019,11 @@ async fn plain_queries_are_routed_by_the_key_their_text_fixes() {
             )
             .await
             .unwrap();
-        assert_eq!(r.node.ip(), dc1_owner(murmur3_token(&key)), "composite {k}");
+        assert_eq!(
+            r.node.ip(),
+            support::dc1_owner(murmur3_token(&key)),
+            "composite {k}"
+        );
     }
 }
 

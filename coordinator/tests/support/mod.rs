@@ -223,3 +223,55 @@ pub fn key_values(stdout: &str) -> std::collections::BTreeMap<String, String> {
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect()
 }
+
+/// Asserts the facts every driver scenario prints (`tests/drivers/SCENARIO.md`) for one
+/// configuration: `field` reads a key of it, `local` is the node's `address:port`, `label`
+/// names the configuration and `output` is what to show on a failure. Driver-specific keys
+/// are the caller's.
+pub fn assert_scenario<'a>(
+    field: impl Fn(&str) -> Option<&'a str>,
+    version: u8,
+    compression: &str,
+    local: &str,
+    label: &str,
+    output: &str,
+) {
+    assert_eq!(field("error"), None, "{label}: a step failed\n{output}");
+    for (key, want) in [
+        ("protocol", version.to_string()),
+        ("compression", compression.to_owned()),
+        ("schema_agreed", "true".to_owned()),
+        ("use", "ok".to_owned()),
+        ("types", "ok".to_owned()),
+        ("nulls", "ok".to_owned()),
+        ("batch", "4".to_owned()),
+        ("paged_rows", "1000".to_owned()),
+        ("paged_distinct", "1000".to_owned()),
+        ("lwt_first", "true".to_owned()),
+        ("lwt_second", "false".to_owned()),
+        ("counter", "12".to_owned()),
+        ("invalid", "invalid".to_owned()),
+        ("local", local.to_owned()),
+        ("hosts", "1".to_owned()),
+    ] {
+        assert_eq!(field(key), Some(want.as_str()), "{label}: {key}\n{output}");
+    }
+    // 1,000 rows 100 to a page (where the driver lets the program count pages).
+    if let Some(pages) = field("paged_pages") {
+        let pages: usize = pages
+            .parse()
+            .unwrap_or_else(|e| panic!("{label}: paged_pages {pages:?}: {e}\n{output}"));
+        assert!(pages >= 10, "{label}: {pages} pages\n{output}");
+    }
+}
+
+/// The node that owns `token` in dc1 of the `two-dc` cluster, for a keyspace with one replica
+/// there: dc1 holds node 1 (token i64::MIN) and node 2 (token 0), so node 2 owns (MIN, 0] and
+/// node 1 the rest.
+pub fn dc1_owner(token: i64) -> IpAddr {
+    if token != i64::MIN && token <= 0 {
+        IpAddr::from([127, 0, 0, 2])
+    } else {
+        IpAddr::from([127, 0, 0, 1])
+    }
+}
