@@ -275,3 +275,21 @@ pub fn dc1_owner(token: i64) -> IpAddr {
         IpAddr::from([127, 0, 0, 1])
     }
 }
+
+/// Warnings Cassandra itself sends a client running the driver scenario, directly or through
+/// Ringgate: the `count(*) ... WHERE k IN (...)` of its batch step, and (once per connection a
+/// prepared statement with unqualified tables runs on) its advice against `USE`.
+pub const SCENARIO_SERVER_WARNINGS: [&str; 2] = [
+    "Aggregation query used on multiple partition keys (IN restriction)",
+    "`USE <keyspace>` with prepared statements is considered to be an anti-pattern",
+];
+
+/// The warnings a driver logged (`;`-joined, or `none`) other than its relays of
+/// [`SCENARIO_SERVER_WARNINGS`]: what it found odd about the node. Must be empty.
+pub fn warnings_about_the_node(logged: &str) -> Vec<&str> {
+    logged
+        .split(';')
+        .filter(|w| *w != "none" && !w.is_empty())
+        .filter(|w| !SCENARIO_SERVER_WARNINGS.iter().any(|s| w.contains(s)))
+        .collect()
+}
