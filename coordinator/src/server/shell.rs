@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -137,14 +138,25 @@ async fn connection<H: Handler>(
                 }
                 session.receive(&mut input);
             }
-            Some(done) = pending.next(), if !pending.is_empty() => match done {
-                Done::Reply(stream, reply) => session.reply(stream, reply),
-                Done::Auth(outcome) => session.authenticated(outcome),
-            },
+            Some(done) = pending.next(), if !pending.is_empty() => {
+                finish(&mut session, done);
+                // Every other answer ready now goes out in the same write.
+                while let Some(Some(done)) = pending.next().now_or_never() {
+                    finish(&mut session, done);
+                }
+            }
             Some(event) = next_event(&mut events) => {
                 session.push_event(&event);
             }
         }
+    }
+}
+
+/// Hands a finished request or authentication to the session.
+fn finish(session: &mut ServerSession, done: Done) {
+    match done {
+        Done::Reply(stream, reply) => session.reply(stream, reply),
+        Done::Auth(outcome) => session.authenticated(outcome),
     }
 }
 
