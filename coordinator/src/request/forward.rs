@@ -33,6 +33,9 @@ pub enum Forwarded {
     Result(Box<QueryResult>),
     /// A PREPARE: the statement, prepared on every up node.
     Prepared(Arc<PreparedStatement>),
+    /// A `USE` of this keyspace (plain or prepared), not run: it would switch a connection
+    /// every session shares. The caller answers it for its own session.
+    Use(String),
 }
 
 /// How a forwarded request goes.
@@ -45,7 +48,7 @@ struct Planned {
 }
 
 enum Step {
-    Prepared(Arc<PreparedStatement>),
+    Done(Forwarded),
     Send(Box<(Request, Planned)>),
 }
 
@@ -53,16 +56,15 @@ impl Coordinator {
     /// Runs `request` as a client sent it. EXECUTE and BATCH must name statements this
     /// coordinator prepared ([`RequestError::UnknownPrepared`] otherwise: a front end answers
     /// UNPREPARED, and the driver prepares again). The session keyspace goes with messages
-    /// that name none as v5's per-request keyspace; `USE` (plain or prepared) is refused with
-    /// [`RequestError::Invalid`]: it would switch a shared connection's keyspace, so it is the
-    /// caller's to answer for its session.
+    /// that name none as v5's per-request keyspace; a `USE` (plain or prepared) is not run
+    /// but returned as [`Forwarded::Use`], for the caller to apply to its session.
     pub async fn forward(
         &self,
         request: Request,
         context: &ForwardContext,
     ) -> Result<Forwarded, RequestError> {
         match self.plan_forward(request, context).await? {
-            Step::Prepared(statement) => Ok(Forwarded::Prepared(statement)),
+            Step::Done(forwarded) => Ok(forwarded),
             Step::Send(sending) => {
                 let (request, planned) = *sending;
                 let out = Outgoing::new(&request, &planned.options);
@@ -72,9 +74,10 @@ impl Coordinator {
     }
 
     /// Runs a client's request from its body as it came (see [`Self::forward`]), passing the
-    /// body through untouched where the node speaks the client's version and nothing in it
-    /// needs to change. An EXECUTE is not decoded at all: only its id and the partition
-    /// key's values are read. `context.tracing` and `context.custom_payload` are ignored:
+    /// body through untouched where the cluster speaks the client's version and nothing in it
+    /// needs to change. Then an EXECUTE is not decoded at all: only its id and the partition
+    /// key's values are read. Bodies of another version are decoded once and encoded for
+    /// each connection. `context.tracing` and `context.custom_payload` are ignored:
     /// the body and its flags carry them.
     pub async fn forward_raw(
         &self,
@@ -83,7 +86,9 @@ impl Coordinator {
     ) -> Result<Forwarded, RequestError> {
         let has_payload = raw.flags.contains(Flags::CUSTOM_PAYLOAD);
         let (payload, body) = split_request_body(&raw.body, has_payload)?;
-        if raw.opcode == Opcode::Execute
+        let same_version = self.cluster().protocol_version() == Some(raw.version);
+        if same_version
+            && raw.opcode == Opcode::Execute
             && let Some(forwarded) = self.execute_raw(&raw, &body).await?
         {
             return Ok(forwarded);
@@ -95,10 +100,10 @@ impl Coordinator {
             custom_payload: payload,
         };
         match self.plan_forward(request, &context).await? {
-            Step::Prepared(statement) => Ok(Forwarded::Prepared(statement)),
+            Step::Done(forwarded) => Ok(forwarded),
             Step::Send(sending) => {
                 let (request, planned) = *sending;
-                if planned.changed {
+                if planned.changed || !same_version {
                     let out = Outgoing::new(&request, &planned.options);
                     self.send_planned(&out, &planned).await
                 } else {
@@ -121,8 +126,8 @@ impl Coordinator {
         let statement = self
             .cached_statement(&id)
             .ok_or(RequestError::UnknownPrepared(id))?;
-        if statement.use_keyspace.is_some() {
-            return Err(RequestError::Invalid(super::USE_REFUSED.to_owned()));
+        if let Some(keyspace) = &statement.use_keyspace {
+            return Ok(Some(Forwarded::Use(keyspace.clone())));
         }
         let values = view.values();
         if statement.conditional || values.is_named() {
@@ -186,7 +191,7 @@ impl Coordinator {
                 let statement = self
                     .prepare_statement(keyspace.as_deref(), &prepare.query)
                     .await?;
-                return Ok(Step::Prepared(statement));
+                return Ok(Step::Done(Forwarded::Prepared(statement)));
             }
             Request::Query(mut query) => {
                 if query.params.keyspace.is_none() && context.keyspace.is_some() {
@@ -202,8 +207,8 @@ impl Coordinator {
                     query.params.keyspace.as_deref(),
                     &query.params.values,
                 );
-                if plan.is_use {
-                    return Err(RequestError::Invalid(super::USE_REFUSED.to_owned()));
+                if let Some(keyspace) = plan.use_keyspace {
+                    return Ok(Step::Done(Forwarded::Use(keyspace)));
                 }
                 if plan.schema_read {
                     options.node = self.cluster().control_node();
@@ -213,12 +218,16 @@ impl Coordinator {
                 }
                 (Request::Query(query), plan.routing, plan.conditional)
             }
-            Request::Execute(execute) => {
+            Request::Execute(mut execute) => {
                 let statement = self
                     .cached_statement(&execute.id)
                     .ok_or_else(|| RequestError::UnknownPrepared(execute.id.clone()))?;
-                if statement.use_keyspace.is_some() {
-                    return Err(RequestError::Invalid(super::USE_REFUSED.to_owned()));
+                if let Some(keyspace) = &statement.use_keyspace {
+                    return Ok(Step::Done(Forwarded::Use(keyspace.clone())));
+                }
+                // A v4 client sends no result metadata id; a v5 node needs one.
+                if execute.result_metadata_id.is_none() {
+                    execute.result_metadata_id = statement.result_metadata_id.clone();
                 }
                 options.consistency = Some(execute.params.consistency);
                 options.serial_consistency = execute.params.serial_consistency;

@@ -303,7 +303,7 @@ impl Coordinator {
             options.keyspace.as_deref(),
             &params.values,
         );
-        if plan.is_use {
+        if plan.use_keyspace.is_some() {
             return Err(RequestError::Invalid(USE_REFUSED.to_owned()));
         }
         let request = Request::Query(Query::new(cql, params));
@@ -577,12 +577,12 @@ pub(crate) fn prepare_message(keyspace: Option<&str>, cql: &str) -> Prepare {
     }
 }
 
-/// Whether a statement is a conditional update (lightweight transaction): its text has an
-/// `IF` clause. Such statements go to replicas in a fixed order, to reduce contention.
 /// Why the coordinator does not run `USE`.
 pub(crate) const USE_REFUSED: &str = "USE would switch the keyspace of connections every \
      session shares: give the keyspace per request (RequestOptions::keyspace) instead";
 
+/// Whether a statement is a conditional update (lightweight transaction): its text has an
+/// `IF` clause. Such statements go to replicas in a fixed order, to reduce contention.
 pub(crate) fn is_conditional(cql: &str) -> bool {
     crate::cql::tokenize(cql).is_ok_and(|tokens| text_routing::has_if(&tokens))
 }

@@ -51,6 +51,8 @@ impl PreparedStatement {
             .global_table_spec
             .map(|t| t.keyspace)
             .or_else(|| markers.first().map(|m| m.keyspace.clone()));
+        // Read once for what the text says: condition, schema read, USE.
+        let tokens = crate::cql::tokenize(query).unwrap_or_default();
         PreparedStatement {
             query: query.to_owned(),
             prepared_in: prepared_in.map(str::to_owned),
@@ -60,9 +62,10 @@ impl PreparedStatement {
             markers,
             pk_indexes: prepared.metadata.pk_indexes,
             result_columns: prepared.result_metadata.columns,
-            conditional: super::is_conditional(query),
-            schema_read: reads_schema(query, prepared_in),
-            use_keyspace: crate::cql::use_keyspace(query),
+            conditional: super::text_routing::has_if(&tokens),
+            schema_read: crate::cql::classify_tokens(&tokens)
+                .is_some_and(|c| super::text_routing::reads_schema(&c, prepared_in)),
+            use_keyspace: crate::cql::use_keyspace_of(&tokens),
             prepared: answer,
         }
     }
@@ -147,17 +150,6 @@ impl PreparedStatement {
     fn to_routing(&self, key: Option<Vec<u8>>) -> Option<(Option<String>, i64)> {
         key.map(|key| (self.keyspace.clone(), ringgate_routing::murmur3_token(&key)))
     }
-}
-
-/// Whether `query` (prepared in `keyspace`) is a SELECT from the schema tables.
-fn reads_schema(query: &str, keyspace: Option<&str>) -> bool {
-    crate::cql::classify(query).is_some_and(|c| {
-        c.kind == crate::cql::StatementKind::Select
-            && c.keyspace
-                .as_deref()
-                .or(keyspace)
-                .is_some_and(super::text_routing::is_schema_keyspace)
-    })
 }
 
 #[cfg(test)]

@@ -23,11 +23,11 @@ pub(crate) struct TextPlan {
     /// Whether it changes the schema or truncates (CREATE, ALTER, DROP, TRUNCATE): slow
     /// statements, run with the DDL timeout.
     pub(crate) ddl: bool,
-    /// Whether it is a `USE`.
-    pub(crate) is_use: bool,
+    /// The keyspace, when it is a `USE`.
+    pub(crate) use_keyspace: Option<String>,
 }
 
-/// Reads `cql` once for its routing and whether it is conditional.
+/// Reads `cql` once for everything a request needs to know of its text.
 pub(crate) fn plan_text(
     view: &ClusterView,
     cql: &str,
@@ -40,29 +40,30 @@ pub(crate) fn plan_text(
             conditional: false,
             schema_read: false,
             ddl: false,
-            is_use: false,
+            use_keyspace: None,
         };
     };
     let classified = classify_tokens(&tokens);
-    let schema_read = classified.as_ref().is_some_and(|c| {
-        c.kind == StatementKind::Select
-            && c.keyspace
-                .as_deref()
-                .or(session_keyspace)
-                .is_some_and(is_schema_keyspace)
-    });
+    let schema_read = classified
+        .as_ref()
+        .is_some_and(|c| reads_schema(c, session_keyspace));
     TextPlan {
         routing: classified.and_then(|c| route_classified(view, &c, session_keyspace, values)),
         conditional: has_if(&tokens),
         schema_read,
         ddl: is_ddl(&tokens),
-        is_use: crate::cql::use_keyspace_of(&tokens).is_some(),
+        use_keyspace: crate::cql::use_keyspace_of(&tokens),
     }
 }
 
-/// Whether `keyspace` holds the schema tables drivers read for their metadata.
-pub(crate) fn is_schema_keyspace(keyspace: &str) -> bool {
-    matches!(keyspace, "system_schema" | "system_virtual_schema")
+/// Whether a statement is a SELECT from the schema tables drivers read for their metadata
+/// (`system_schema`, `system_virtual_schema`), in its own keyspace or else in `keyspace`.
+pub(crate) fn reads_schema(classified: &Classified, keyspace: Option<&str>) -> bool {
+    classified.kind == StatementKind::Select
+        && matches!(
+            classified.keyspace.as_deref().or(keyspace),
+            Some("system_schema" | "system_virtual_schema")
+        )
 }
 
 /// Whether a statement changes the schema or truncates a table.

@@ -12,8 +12,7 @@ use futures::future::BoxFuture;
 
 use crate::protocol::frame::Flags;
 use crate::protocol::message::{
-    ErrorDetails, ErrorResponse, Response, ResponsePrefix, ResultBody, fast, put_response_prefix,
-    split_request_body,
+    ErrorDetails, ErrorResponse, Response, ResponsePrefix, ResultBody, put_response_prefix,
 };
 use crate::protocol::{Opcode, ProtocolVersion};
 use crate::request::{
@@ -110,24 +109,6 @@ async fn run(
     request: ForwardRequest,
 ) -> Result<Reply, RequestError> {
     let version = request.version;
-    if request.opcode == Opcode::Query {
-        let (_, body) =
-            split_request_body(&request.body, request.flags.contains(Flags::CUSTOM_PAYLOAD))?;
-        if let Some(keyspace) = crate::cql::use_keyspace(fast::query(&body, version)?.query) {
-            return Ok(use_keyspace(coordinator, keyspace));
-        }
-    }
-    if request.opcode == Opcode::Execute {
-        let (_, body) =
-            split_request_body(&request.body, request.flags.contains(Flags::CUSTOM_PAYLOAD))?;
-        let view = fast::execute(&body, version)?;
-        if let Some(keyspace) = coordinator
-            .cached_statement(&body.slice_ref(view.id))
-            .and_then(|s| s.use_keyspace.clone())
-        {
-            return Ok(use_keyspace(coordinator, keyspace));
-        }
-    }
     let context = ForwardContext {
         keyspace: request.keyspace.clone(),
         ..ForwardContext::default()
@@ -141,9 +122,10 @@ async fn run(
     let mut forwarded = coordinator.forward_raw(raw, &context).await?;
     let restated = match &mut forwarded {
         Forwarded::Result(result) => restated(result, tables)?,
-        Forwarded::Prepared(_) => false,
+        Forwarded::Prepared(_) | Forwarded::Use(_) => false,
     };
     Ok(match forwarded {
+        Forwarded::Use(keyspace) => use_keyspace(coordinator, keyspace),
         Forwarded::Prepared(statement) => {
             let mut prepared = statement.prepared.clone();
             // What older versions do not carry: v5's result metadata id, v4's key indexes.
@@ -172,12 +154,16 @@ fn restated(result: &mut QueryResult, tables: Option<&SystemTables>) -> Result<b
     let (Some(tables), ResultBody::Rows(rows)) = (tables, &result.body) else {
         return Ok(false);
     };
-    let info = tables.info();
-    let mut datacenters = super::replication::Datacenters::new();
-    for node in std::iter::once(&info.local).chain(&info.peers) {
-        *datacenters.entry(node.data_center.clone()).or_default() += 1;
-    }
-    match super::replication::restate_rows(rows, &datacenters, result.version) {
+    // Ringgate's nodes by datacenter, read only for a result that has the column.
+    let datacenters = || {
+        let info = tables.info();
+        let mut datacenters = super::replication::Datacenters::new();
+        for node in std::iter::once(&info.local).chain(&info.peers) {
+            *datacenters.entry(node.data_center.clone()).or_default() += 1;
+        }
+        datacenters
+    };
+    match super::replication::restate_rows(rows, datacenters, result.version) {
         Ok(Some(rows)) => {
             result.body = ResultBody::Rows(rows);
             Ok(true)

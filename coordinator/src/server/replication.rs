@@ -85,11 +85,11 @@ pub(crate) enum RestateError {
 }
 
 /// A rows result of `system_schema.keyspaces` with its `replication` cells restated over
-/// `datacenters`; `None` when the result holds no such column (other tables, results without
-/// column specs).
+/// the `datacenters` (asked for only when there is such a column); `None` when the result
+/// holds no such column (other tables, results without column specs).
 pub(crate) fn restate_rows(
     rows: &Rows,
-    datacenters: &Datacenters,
+    datacenters: impl FnOnce() -> Datacenters,
     version: ProtocolVersion,
 ) -> Result<Option<Rows>, RestateError> {
     let Some(columns) = &rows.metadata.columns else {
@@ -101,6 +101,7 @@ pub(crate) fn restate_rows(
     }) else {
         return Ok(None);
     };
+    let datacenters = &datacenters();
     let mut content = BytesMut::with_capacity(rows.content.len());
     for row in rows.rows()? {
         for (i, cell) in row?.cells().enumerate() {
