@@ -6,6 +6,7 @@
 
 mod support;
 
+use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +16,8 @@ use ringgate::protocol::types::CqlValue;
 use ringgate::request::{Coordinator, CoordinatorConfig, RequestError, RequestOptions};
 use ringgate::server::system::RinggateNode;
 use ringgate::server::{
-    CoordinatorHandler, Identity, IssuedTokens, ServerConfig, TokenAuthenticator, serve,
-    system_tables,
+    Authenticator, CoordinatorHandler, Identity, IssuedTokens, ServerConfig, TokenAuthenticator,
+    serve, system_tables,
 };
 use support::node_addr;
 
@@ -139,10 +140,12 @@ cluster.shutdown()
 print("|".join(out))
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_nodes_clients_log_in_with_their_own_credentials() {
-    let c = admin().await;
-    reader(&c).await;
+/// A Ringgate node over `c`, its clients checked by the authenticator `auth` makes from the
+/// node's handler; where clients connect.
+async fn node(
+    c: Coordinator,
+    auth: impl FnOnce(&CoordinatorHandler) -> Arc<dyn Authenticator>,
+) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let tables = system_tables(
@@ -152,50 +155,50 @@ async fn the_nodes_clients_log_in_with_their_own_credentials() {
     )
     .unwrap();
     let handler = CoordinatorHandler::new(c);
-    let config = ServerConfig::new(tables).with_authenticator(Arc::new(handler.authenticator()));
+    let config = ServerConfig::new(tables).with_authenticator(auth(&handler));
     tokio::spawn(serve(listener, Arc::new(config), Arc::new(handler)));
+    addr
+}
 
-    let run = move |user: &'static str, password: &'static str| {
-        tokio::task::spawn_blocking(move || {
-            let python = support::python();
-            let out = Command::new(python)
-                .args(["-c", SCRIPT, &addr.port().to_string(), user, password])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8(out.stdout).unwrap().trim().to_owned()
-        })
-    };
+/// What [`SCRIPT`] reports for a client logging in to the node at `addr` as `user`.
+async fn login_and_write(addr: SocketAddr, user: &'static str, password: String) -> String {
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new(support::python())
+            .args(["-c", SCRIPT, &addr.port().to_string(), user, &password])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nodes_clients_log_in_with_their_own_credentials() {
+    let c = admin().await;
+    reader(&c).await;
+    let addr = node(c, |handler| Arc::new(handler.authenticator())).await;
+    let run = |user, password: &str| login_and_write(addr, user, password.to_owned());
     assert_eq!(
-        run("rg_reader", "reader-pw").await.unwrap(),
+        run("rg_reader", "reader-pw").await,
         "connect=ok|read=secret|write=Unauthorized"
     );
     assert_eq!(
-        run("cassandra", "cassandra").await.unwrap(),
+        run("cassandra", "cassandra").await,
         "connect=ok|read=secret|write=allowed"
     );
-    assert_eq!(
-        run("rg_reader", "wrong").await.unwrap(),
-        "connect=NoHostAvailable"
-    );
+    assert_eq!(run("rg_reader", "wrong").await, "connect=NoHostAvailable");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_log_clients_in_as_the_cluster_roles_they_stand_for() {
     let c = admin().await;
     reader(&c).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let tables = system_tables(
-        &c,
-        RinggateNode::new(addr.ip(), addr.port(), "dc1", "rack1"),
-        Vec::new(),
-    )
-    .unwrap();
     let tokens = Arc::new(IssuedTokens::new());
     let day = Duration::from_secs(24 * 3600);
     // A gateway user whose requests run as the read-only role, and one that runs as the
@@ -221,48 +224,30 @@ async fn tokens_log_clients_in_as_the_cluster_roles_they_stand_for() {
             day,
         )
         .unwrap();
-    let handler = CoordinatorHandler::new(c);
-    let authenticator =
-        TokenAuthenticator::new(tokens.clone()).with_fallback(Arc::new(handler.authenticator()));
-    let config = ServerConfig::new(tables).with_authenticator(Arc::new(authenticator));
-    tokio::spawn(serve(listener, Arc::new(config), Arc::new(handler)));
-
-    let run = move |user: &'static str, password: String| {
-        tokio::task::spawn_blocking(move || {
-            let python = support::python();
-            let out = Command::new(python)
-                .args(["-c", SCRIPT, &addr.port().to_string(), user, &password])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8(out.stdout).unwrap().trim().to_owned()
-        })
-    };
+    let by_token = tokens.clone();
+    let addr = node(c, move |handler| {
+        Arc::new(TokenAuthenticator::new(by_token).with_fallback(Arc::new(handler.authenticator())))
+    })
+    .await;
+    let run = |user, password: String| login_and_write(addr, user, password);
     assert_eq!(
-        run("token", as_reader.clone()).await.unwrap(),
+        run("token", as_reader.clone()).await,
         "connect=ok|read=secret|write=Unauthorized"
     );
     assert_eq!(
-        run("token", as_node.clone()).await.unwrap(),
+        run("token", as_node.clone()).await,
         "connect=ok|read=secret|write=allowed"
     );
     assert_eq!(
-        run("token", "not-issued".into()).await.unwrap(),
+        run("token", "not-issued".into()).await,
         "connect=NoHostAvailable"
     );
     // Other usernames still log in with their cluster password.
     assert_eq!(
-        run("rg_reader", "reader-pw".into()).await.unwrap(),
+        run("rg_reader", "reader-pw".into()).await,
         "connect=ok|read=secret|write=Unauthorized"
     );
     // A revoked token no longer logs in.
     assert!(tokens.revoke(&as_reader));
-    assert_eq!(
-        run("token", as_reader).await.unwrap(),
-        "connect=NoHostAvailable"
-    );
+    assert_eq!(run("token", as_reader).await, "connect=NoHostAvailable");
 }

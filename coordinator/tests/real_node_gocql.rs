@@ -98,11 +98,6 @@ async fn gocql_runs_the_scenario_through_the_node() {
                 key(k)
             );
         }
-        assert!(
-            field("paged_pages").is_some(),
-            "{}\n{output}",
-            key("paged_pages")
-        );
         assert_eq!(
             field("warnings"),
             Some("none"),

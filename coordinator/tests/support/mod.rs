@@ -256,13 +256,12 @@ pub fn assert_scenario<'a>(
     ] {
         assert_eq!(field(key), Some(want.as_str()), "{label}: {key}\n{output}");
     }
-    // 1,000 rows 100 to a page (where the driver lets the program count pages).
-    if let Some(pages) = field("paged_pages") {
-        let pages: usize = pages
-            .parse()
-            .unwrap_or_else(|e| panic!("{label}: paged_pages {pages:?}: {e}\n{output}"));
-        assert!(pages >= 10, "{label}: {pages} pages\n{output}");
-    }
+    // 1,000 rows 100 to a page (every driver here lets its program count pages).
+    let pages = field("paged_pages").unwrap_or_else(|| panic!("{label}: no paged_pages\n{output}"));
+    let pages: usize = pages
+        .parse()
+        .unwrap_or_else(|e| panic!("{label}: paged_pages {pages:?}: {e}\n{output}"));
+    assert!(pages >= 10, "{label}: {pages} pages\n{output}");
 }
 
 /// The node that owns `token` in dc1 of the `two-dc` cluster, for a keyspace with one replica
