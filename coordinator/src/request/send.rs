@@ -184,22 +184,25 @@ impl Coordinator {
             .map(|d| Instant::now() + d);
 
         loop {
+            // A speculative execution that is due starts before anything else is awaited: a
+            // zero delay means at once, even when the first answer is already in.
+            if next_speculation.is_some_and(|at| at <= Instant::now()) {
+                next_speculation = None;
+                if let Some(node) = nodes.next() {
+                    inner.metrics.increment(Counter::SpeculativeExecutions);
+                    speculated += 1;
+                    running.push(launch(node));
+                    newest = node;
+                    next_speculation = speculative
+                        .next_delay(&inner.metrics.node(newest), speculated)
+                        .map(|d| Instant::now() + d);
+                }
+                continue;
+            }
             let finished = match next_speculation {
                 Some(at) => tokio::select! {
                     f = running.next() => f,
-                    () = tokio::time::sleep_until(at) => {
-                        next_speculation = None;
-                        if let Some(node) = nodes.next() {
-                            inner.metrics.increment(Counter::SpeculativeExecutions);
-                            speculated += 1;
-                            running.push(launch(node));
-                            newest = node;
-                            next_speculation = speculative
-                                .next_delay(&inner.metrics.node(newest), speculated)
-                                .map(|d| Instant::now() + d);
-                        }
-                        continue;
-                    }
+                    () = tokio::time::sleep_until(at) => continue,
                 },
                 None => running.next().await,
             };
