@@ -14,8 +14,8 @@ use ringgate::pool::{ConnectOptions, Connection, connect, decode_response};
 use ringgate::protocol::ProtocolVersion;
 use ringgate::protocol::frame::{Envelope, Flags};
 use ringgate::protocol::message::{
-    Consistency, CustomPayload, Execute, Prepare, Query, QueryParameters, Request, Response,
-    ResponsePrefix, ResultBody, Value, put_request_prefix,
+    Consistency, CustomPayload, Execute, Prepare, Prepared, Query, QueryParameters, Request,
+    Response, ResponsePrefix, ResultBody, Value, put_request_prefix,
 };
 use ringgate::protocol::types::CqlValue;
 use ringgate::request::{Coordinator, CoordinatorConfig, RequestOptions};
@@ -55,6 +55,31 @@ async fn send(
         panic!("{request:?} failed: {e:?}");
     }
     (envelope, prefix, response)
+}
+
+/// Prepares `cql` on `conn`.
+async fn prepare(conn: &Connection, cql: &str) -> Box<Prepared> {
+    match send(
+        conn,
+        &Request::Prepare(Prepare::new(cql)),
+        Flags::empty(),
+        None,
+    )
+    .await
+    .2
+    {
+        Response::Result(ResultBody::Prepared(p)) => p,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// An EXECUTE of `prepared` at LOCAL_ONE with `values`.
+fn execute(prepared: &Prepared, values: Vec<Value>) -> Request {
+    Request::Execute(Execute {
+        id: prepared.id.clone(),
+        result_metadata_id: prepared.result_metadata_id.clone(),
+        params: QueryParameters::new(Consistency::LocalOne).with_values(values),
+    })
 }
 
 fn query(cql: &str, values: Vec<Value>) -> Request {
@@ -170,23 +195,8 @@ async fn tracing_ids_and_warnings_reach_clients_of_every_version() {
 
         // The same through a prepared statement (sent on as the client's body in v5, laid
         // out again for v3/v4 clients).
-        let prepared = match send(
-            &conn,
-            &Request::Prepare(Prepare::new(cql)),
-            Flags::empty(),
-            None,
-        )
-        .await
-        .2
-        {
-            Response::Result(ResultBody::Prepared(p)) => p,
-            other => panic!("{other:?}"),
-        };
-        let execute = Request::Execute(Execute {
-            id: prepared.id.clone(),
-            result_metadata_id: prepared.result_metadata_id.clone(),
-            params: QueryParameters::new(Consistency::LocalOne),
-        });
+        let prepared = prepare(&conn, cql).await;
+        let execute = execute(&prepared, Vec::new());
         let (envelope, prefix, _) = send(&conn, &execute, Flags::TRACING, None).await;
         assert!(prefix.tracing_id.is_some(), "{version:?}");
         assert_eq!(
@@ -238,26 +248,10 @@ async fn prepared_statements_from_clients_bodies_route_by_token() {
     let node = support::ringgate_node().await;
     for version in [ProtocolVersion::V4, ProtocolVersion::V5] {
         let conn = client(node, version).await;
-        let prepared = match send(
-            &conn,
-            &Request::Prepare(Prepare::new("SELECT v FROM rg_pass.kv WHERE k = ?")),
-            Flags::empty(),
-            None,
-        )
-        .await
-        .2
-        {
-            Response::Result(ResultBody::Prepared(p)) => p,
-            other => panic!("{other:?}"),
-        };
+        let prepared = prepare(&conn, "SELECT v FROM rg_pass.kv WHERE k = ?").await;
         let mut traces = Vec::new();
         for k in 0..40i32 {
-            let execute = Request::Execute(Execute {
-                id: prepared.id.clone(),
-                result_metadata_id: prepared.result_metadata_id.clone(),
-                params: QueryParameters::new(Consistency::LocalOne)
-                    .with_values(vec![Value::from(k.to_be_bytes().to_vec())]),
-            });
+            let execute = execute(&prepared, vec![Value::from(k.to_be_bytes().to_vec())]);
             let (_, prefix, _) = send(&conn, &execute, Flags::TRACING, None).await;
             traces.push((k, prefix.tracing_id.expect("a tracing id")));
         }
@@ -281,27 +275,12 @@ async fn schema_reads_go_to_the_control_node() {
     let control = support::node_addr(1).ip();
     let conn = client(node, ProtocolVersion::V5).await;
     let cql = "SELECT keyspace_name, table_name FROM system_schema.tables";
-    let prepared = match send(
-        &conn,
-        &Request::Prepare(Prepare::new(cql)),
-        Flags::empty(),
-        None,
-    )
-    .await
-    .2
-    {
-        Response::Result(ResultBody::Prepared(p)) => p,
-        other => panic!("{other:?}"),
-    };
+    let prepared = prepare(&conn, cql).await;
     let mut traces = Vec::new();
     for _ in 0..10 {
         let (_, prefix, _) = send(&conn, &query(cql, Vec::new()), Flags::TRACING, None).await;
         traces.push(prefix.tracing_id.expect("a tracing id"));
-        let execute = Request::Execute(Execute {
-            id: prepared.id.clone(),
-            result_metadata_id: prepared.result_metadata_id.clone(),
-            params: QueryParameters::new(Consistency::LocalOne),
-        });
+        let execute = execute(&prepared, Vec::new());
         let (_, prefix, _) = send(&conn, &execute, Flags::TRACING, None).await;
         traces.push(prefix.tracing_id.expect("a tracing id"));
     }
