@@ -19,6 +19,11 @@ pub(crate) struct PreparedCache {
 
 impl PreparedCache {
     pub(crate) fn by_id(&self, id: &Bytes) -> Option<Arc<PreparedStatement>> {
+        self.by_id_slice(id)
+    }
+
+    /// As [`Self::by_id`], for an id borrowed from a request body.
+    pub(crate) fn by_id_slice(&self, id: &[u8]) -> Option<Arc<PreparedStatement>> {
         self.by_id.get(id).map(|s| Arc::clone(&s))
     }
 
