@@ -146,10 +146,10 @@ impl Coordinator {
     }
 
     /// Runs a client's request from its body as it came (see [`Self::forward`]), passing the
-    /// body through untouched where the cluster speaks the client's version and nothing in it
-    /// needs to change. Then an EXECUTE is not decoded at all: only its id and the partition
-    /// key's values are read. Bodies of another version are decoded once and encoded for
-    /// each connection. The node's RESULT comes back as it came ([`Forwarded::Raw`]).
+    /// body through untouched (over connections of the client's version) unless something
+    /// in it must change. An EXECUTE is not decoded at all: only its id and the partition
+    /// key's values are read. Where a node does not speak the client's version, the body is
+    /// decoded and encoded for the connection. The node's RESULT comes back as it came ([`Forwarded::Raw`]).
     /// `context.tracing` and `context.custom_payload` are ignored: the body and its flags
     /// carry them.
     pub async fn forward_raw(
@@ -160,9 +160,7 @@ impl Coordinator {
         let has_payload = raw.flags.contains(Flags::CUSTOM_PAYLOAD);
         let (payload, body) =
             ringgate_protocol::message::split_request_body(&raw.body, has_payload)?;
-        let same_version = self.cluster().protocol_version() == Some(raw.version);
-        if same_version
-            && raw.opcode == Opcode::Execute
+        if raw.opcode == Opcode::Execute
             && let Some(forwarded) = self.execute_raw(&raw, &body).await?
         {
             return Ok(forwarded);
@@ -177,7 +175,7 @@ impl Coordinator {
             Step::Done(forwarded) => Ok(forwarded),
             Step::Send(sending) => {
                 let (request, planned) = *sending;
-                let answer = if planned.changed || !same_version {
+                let answer = if planned.changed {
                     let out = Outgoing::new(&request, &planned.options);
                     self.send_planned(&out, &planned).await?
                 } else {

@@ -256,7 +256,7 @@ impl Coordinator {
                     self.inner.pools.register_user(credentials);
                     return Ok(Coordinator {
                         inner: Arc::clone(&self.inner),
-                        identity: Identity::User(username.to_owned()),
+                        identity: Identity::User(username.into()),
                     });
                 }
                 Err(ConnectError::Authentication { message, .. }) => {

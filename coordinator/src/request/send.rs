@@ -402,10 +402,16 @@ impl Coordinator {
         timeout: Duration,
     ) -> Result<Envelope, SendError> {
         let failed = |f| SendError::Failed(f);
-        let pool =
-            self.inner.pools.pool(node, &self.identity).ok_or_else(|| {
-                failed(NodeFailure::NotSent("no pool for this identity".to_owned()))
-            })?;
+        let pools = &self.inner.pools;
+        // A client's body goes over a connection of its own version, untouched, when the
+        // node speaks it.
+        let pool = match out.message {
+            Message::Raw(raw) if Some(raw.version) != self.cluster().protocol_version() => {
+                pools.pool_speaking(node, &self.identity, raw.version)
+            }
+            _ => pools.pool(node, &self.identity),
+        }
+        .ok_or_else(|| failed(NodeFailure::NotSent("no pool for this identity".to_owned())))?;
         let conn = pool.ready_connection(timeout).await.ok_or_else(|| {
             failed(NodeFailure::NotSent(format!(
                 "no open connection ({:?})",
