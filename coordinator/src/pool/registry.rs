@@ -29,7 +29,7 @@ type Key = (SocketAddr, Identity, Option<ProtocolVersion>);
 
 /// The pools of every (node, identity, version) in use.
 pub struct Pools {
-    pools: DashMap<Key, Arc<NodePool>>,
+    pools: DashMap<Key, Arc<NodePool>, crate::FastHash>,
     /// The user credentials each identity's connections log in with.
     users: DashMap<String, Credentials>,
     options: ConnectOptions,
@@ -50,7 +50,7 @@ impl Pools {
     /// the coordinator's own) and whose pools keep `config.connections_per_node` connections.
     pub fn new(options: ConnectOptions, config: PoolConfig) -> Self {
         Pools {
-            pools: DashMap::new(),
+            pools: DashMap::default(),
             users: DashMap::new(),
             options,
             config,

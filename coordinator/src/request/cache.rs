@@ -13,7 +13,7 @@ use super::PreparedStatement;
 /// keyspace), and permissions are checked when a statement runs, under the session's user.
 #[derive(Debug, Default)]
 pub(crate) struct PreparedCache {
-    by_id: DashMap<Bytes, Arc<PreparedStatement>>,
+    by_id: DashMap<Bytes, Arc<PreparedStatement>, crate::FastHash>,
     by_text: DashMap<(Option<String>, String), Arc<PreparedStatement>>,
 }
 

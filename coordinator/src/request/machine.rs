@@ -8,7 +8,6 @@
 //! [`Action`]s it asks for ([`RequestLoop::poll_action`]) until one is [`Action::Finish`].
 //! Tests drive it the same way, with scripted outcomes and times.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -88,7 +87,8 @@ pub(crate) struct RequestLoop<'s, P: Iterator<Item = SocketAddr>> {
     running: SmallVec<[Running; 2]>,
     /// Re-prepares under way: they are attempts still alive.
     repreparing: SmallVec<[Running; 1]>,
-    actions: VecDeque<Action>,
+    /// Actions not yet taken, oldest first (rarely more than one).
+    actions: SmallVec<[Action; 2]>,
     next_attempt: AttemptId,
     retries: u32,
     speculated: u32,
@@ -122,7 +122,7 @@ impl<'s, P: Iterator<Item = SocketAddr>> RequestLoop<'s, P> {
             speculation,
             running: SmallVec::new(),
             repreparing: SmallVec::new(),
-            actions: VecDeque::new(),
+            actions: SmallVec::new(),
             next_attempt: 0,
             retries: 0,
             speculated: 0,
@@ -142,7 +142,7 @@ impl<'s, P: Iterator<Item = SocketAddr>> RequestLoop<'s, P> {
 
     /// The next thing to do, if any.
     pub(crate) fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        (!self.actions.is_empty()).then(|| self.actions.remove(0))
     }
 
     /// When [`RequestLoop::tick`] has something to do: the next speculative execution.
@@ -191,7 +191,7 @@ impl<'s, P: Iterator<Item = SocketAddr>> RequestLoop<'s, P> {
                 reprepared: true,
                 ..run
             });
-            self.actions.push_back(Action::Reprepare {
+            self.actions.push(Action::Reprepare {
                 attempt,
                 node: run.node,
                 id: id.clone(),
@@ -247,7 +247,7 @@ impl<'s, P: Iterator<Item = SocketAddr>> RequestLoop<'s, P> {
             Ok(()) if !self.finished => {
                 // The same attempt, sent again: one heal per attempt.
                 self.running.push(run);
-                self.actions.push_back(Action::Start {
+                self.actions.push(Action::Start {
                     attempt,
                     node: run.node,
                     reason: Reason::Reprepared,
@@ -288,7 +288,7 @@ impl<'s, P: Iterator<Item = SocketAddr>> RequestLoop<'s, P> {
         if newest || self.newest.is_none() {
             self.newest = Some(node);
         }
-        self.actions.push_back(Action::Start {
+        self.actions.push(Action::Start {
             attempt,
             node,
             reason,
@@ -326,7 +326,7 @@ impl<'s, P: Iterator<Item = SocketAddr>> RequestLoop<'s, P> {
         }
         self.finished = true;
         self.speculate_at = None;
-        self.actions.push_back(Action::Finish(outcome));
+        self.actions.push(Action::Finish(outcome));
     }
 }
 

@@ -126,6 +126,9 @@ struct NodeSpeculation<'a> {
 
 impl Speculation for NodeSpeculation<'_> {
     fn delay(&self, node: SocketAddr, started: u32) -> Option<Duration> {
+        if self.policy == SpeculativeExecution::None {
+            return None;
+        }
         self.policy.next_delay(&self.metrics.node(node), started)
     }
 }
