@@ -145,8 +145,9 @@ struct CompareArgs {
     /// Workloads.
     #[arg(long, value_delimiter = ',', default_value = "read,write")]
     workloads: Vec<Workload>,
-    /// Concurrency levels, each run as fast as answered.
-    #[arg(long, value_delimiter = ',', default_value = "64")]
+    /// Concurrency levels, each run as fast as answered (64 when neither these nor --rates
+    /// are given).
+    #[arg(long, value_delimiter = ',')]
     concurrency: Vec<usize>,
     /// Fixed rates (requests/s), each run with --max-in-flight at most in flight.
     #[arg(long, value_delimiter = ',')]
@@ -269,11 +270,16 @@ async fn compare(args: CompareArgs) -> Result<(), String> {
         .map(|t| Target::parse(t))
         .collect::<Result<Vec<_>, _>>()?;
     let wants_shotover = targets.contains(&Target::Shotover);
+    let concurrency = if args.concurrency.is_empty() && args.rates.is_empty() {
+        vec![64]
+    } else {
+        args.concurrency
+    };
     let spec = CompareSpec {
         backend,
         targets,
         workloads: args.workloads,
-        concurrency: args.concurrency,
+        concurrency,
         rates: args.rates,
         max_in_flight: args.max_in_flight,
         rounds: args.rounds,
