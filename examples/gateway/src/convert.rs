@@ -46,8 +46,8 @@ pub fn to_json(v: &CqlValue) -> Value {
         CqlValue::Counter(n) => Value::String(n.to_string()),
         CqlValue::Varint(n) => number(&varint_to_string(n)),
         CqlValue::Decimal(d) => number(&decimal_to_string(d)),
-        CqlValue::Double(f) => float(*f, &f.to_string()),
-        CqlValue::Float(f) => float(f64::from(*f), &f.to_string()),
+        CqlValue::Double(f) => float(*f, &format!("{f:?}")),
+        CqlValue::Float(f) => float(f64::from(*f), &format!("{f:?}")),
         CqlValue::Boolean(b) => Value::Bool(*b),
         CqlValue::Timestamp(t) => Value::String(timestamp_to_string(*t)),
         CqlValue::Uuid(u) | CqlValue::Timeuuid(u) => {
@@ -111,8 +111,8 @@ fn number(text: &str) -> Value {
     Number::from_str(text).map_or_else(|_| Value::String(text.to_owned()), Value::Number)
 }
 
-/// A float as a JSON number written as Rust writes it (shortest round-trip form of the
-/// float's own width), or as a string for NaN and the infinities, which JSON has no number for.
+/// A float as a JSON number in the shortest form that reads back as the same float of its
+/// own width (`1.1` for the `float` 1.1, not its `f64` widening), or as a string for NaN and the infinities, which JSON has no number for.
 fn float(f: f64, text: &str) -> Value {
     if f.is_finite() {
         number(text)

@@ -62,6 +62,8 @@ impl From<RequestError> for ApiError {
                     ErrorDetails::Invalid | ErrorDetails::ConfigError => {
                         if is_missing_schema(&message) {
                             S::NOT_FOUND
+                        } else if message.contains("already exists") {
+                            S::CONFLICT
                         } else {
                             S::BAD_REQUEST
                         }
