@@ -88,7 +88,7 @@ pub fn quote(name: &str) -> String {
 /// How long the gateway waits for its schema view to show a change it made or learned of.
 const VIEW_WAIT: Duration = Duration::from_secs(10);
 
-/// Waits until the coordinator's cluster view satisfies `done` (at most [`VIEW_WAIT`]);
+/// Waits until the coordinator's cluster view satisfies `done` (at most ten seconds);
 /// whether it does.
 pub async fn wait_for_view(session: &Coordinator, done: impl Fn(&ClusterView) -> bool) -> bool {
     let mut views = session.cluster().subscribe();

@@ -416,9 +416,8 @@ async fn create_row(
     }
     let table = table(&session, &ks, &t).await?;
     let target = format!("{}.{}", quote(&table.keyspace), quote(&table.name));
-    let cql;
     let mut values = Vec::new();
-    if has_counters(&table) {
+    let cql = if has_counters(&table) {
         // Counter tables take no INSERT: the row's counters are incremented by the values.
         let mut sets = Vec::new();
         let mut keys = Vec::new();
@@ -438,11 +437,11 @@ async fn create_row(
             }
         }
         values.extend(key_values);
-        cql = format!(
+        format!(
             "UPDATE {target} SET {} WHERE {}",
             sets.join(", "),
             keys.join(" AND ")
-        );
+        )
     } else {
         let mut names = Vec::new();
         for (name, v) in &payload {
@@ -450,12 +449,12 @@ async fn create_row(
             names.push(quote(name));
             values.push(value_for(name, &c.cql_type, v)?);
         }
-        cql = format!(
+        format!(
             "INSERT INTO {target} ({}) VALUES ({})",
             names.join(", "),
             vec!["?"; names.len()].join(", ")
-        );
-    }
+        )
+    };
     run(&session, &cql, values, &options(None)).await?;
     Ok((StatusCode::CREATED, Json(Value::Object(payload))).into_response())
 }
