@@ -95,6 +95,16 @@ impl Auth {
             .map(|(dc, n)| format!("'{}': {}", dc.replace('\'', "''"), (*n).min(3)))
             .collect::<Vec<_>>()
             .join(", ");
+        // Gateways starting together must not create the table on different nodes at once
+        // (Cassandra could end up with two table ids): all send it to the same node.
+        let ddl = RequestOptions {
+            node: view
+                .nodes()
+                .filter(|n| n.state == ringgate::cluster::NodeState::Up)
+                .map(|n| n.addr)
+                .min(),
+            ..RequestOptions::default()
+        };
         if view.keyspace(&config.keyspace).is_none() {
             service
                 .query(
@@ -103,7 +113,7 @@ impl Auth {
                          {{'class': 'NetworkTopologyStrategy', {replication}}}"
                     ),
                     (),
-                    &RequestOptions::default(),
+                    &ddl,
                 )
                 .await?;
         }
@@ -114,7 +124,7 @@ impl Auth {
                      username text, created_timestamp int)"
                 ),
                 (),
-                &RequestOptions::default(),
+                &ddl,
             )
             .await?;
         let insert = service

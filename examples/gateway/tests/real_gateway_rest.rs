@@ -110,6 +110,28 @@ async fn tokens_are_issued_checked_slid_expired_and_revoked() {
         .expect_error(401, "Invalid token");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_names_its_cluster_and_stops_cleanly_on_sigint_and_sigterm() {
+    for signal in ["INT", "TERM"] {
+        let gw = Gateway::start(&[]);
+        for part in [
+            "ringgate-gateway listening on http://127.0.0.1:",
+            "cluster \"ringgate-test\"",
+            "3 nodes",
+            "127.0.0.1:9042 dc1/rack1",
+            "127.0.0.3:9042 dc2/rack1",
+            "protocol v5",
+        ] {
+            assert!(gw.startup.contains(part), "{part} in {:?}", gw.startup);
+        }
+        let c = admin(&gw).await;
+        c.get("/v2/schemas/keyspaces").await.expect(200);
+        let (status, out) = gw.stop(signal);
+        assert!(status.success(), "SIG{signal}: {status:?}");
+        assert_eq!(out.trim(), "ringgate-gateway stopped", "SIG{signal}");
+    }
+}
+
 fn uuid_like(s: &str) -> bool {
     s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4
 }

@@ -56,6 +56,10 @@ pub struct Gateway {
     child: Child,
     pub addr: SocketAddr,
     pub http: reqwest::Client,
+    /// The line it printed once it served.
+    pub startup: String,
+    /// What it prints after the startup line, once it exits.
+    stdout: Option<std::thread::JoinHandle<String>>,
 }
 
 impl Drop for Gateway {
@@ -139,11 +143,10 @@ impl Gateway {
             );
         };
         // Keep draining the pipes so the gateway never blocks on a full one.
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            while stdout.read_line(&mut sink).is_ok_and(|n| n > 0) {
-                sink.clear();
-            }
+        let stdout = std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = stdout.read_to_string(&mut rest);
+            rest
         });
         if let Some(stderr) = child.stderr.take() {
             std::thread::spawn(move || {
@@ -158,7 +161,26 @@ impl Gateway {
             child,
             addr,
             http: reqwest::Client::new(),
+            startup: line,
+            stdout: Some(stdout),
         }
+    }
+
+    /// Sends `signal` (`INT`, `TERM`) and waits for the exit: its status and what it printed
+    /// after the startup line.
+    pub fn stop(mut self, signal: &str) -> (std::process::ExitStatus, String) {
+        let sent = Command::new("kill")
+            .args(["-s", signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -s {signal} failed");
+        let status = self.child.wait().expect("the gateway exits");
+        let out = self
+            .stdout
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        (status, out)
     }
 
     /// The URL of `path` on this gateway.
