@@ -1,4 +1,5 @@
-//! `ringgate-gateway`: Stargate's HTTP APIs — token auth and REST v2 (rows and schemas) — on
+//! `ringgate-gateway`: Stargate's HTTP APIs — token auth, REST v2 (rows and schemas) and the
+//! Document API — on
 //! Ringgate's request API and nothing else.
 //!
 //! The gateway holds one [`Coordinator`]: it joins the cluster, keeps its schema view, and
@@ -13,6 +14,8 @@
 //! | `/v2/schemas/keyspaces[/{ks}]` | keyspaces |
 //! | `/v2/schemas/keyspaces/{ks}/tables[/{t}]` | tables, with `/columns` and `/indexes` |
 //! | `/v2/schemas/keyspaces/{ks}/types[/{name}]` | user-defined types |
+//! | `/v2/schemas/namespaces[/{ns}]`, `/v2/namespaces/{ns}/collections[/{c}]` | Document API: namespaces and collections |
+//! | `/v2/namespaces/{ns}/collections/{c}[/{id}[/{path…}]]` | documents: write, read, patch, delete, search, `$push`/`$pop` |
 //!
 //! Embedding it is a few lines ([`router`] over a [`Gateway`]); the `ringgate-gateway` binary
 //! adds flags, logging and a clean stop:
@@ -34,6 +37,7 @@
 
 pub mod auth;
 pub mod convert;
+pub mod documents;
 pub mod error;
 pub mod rows;
 pub mod schemas;
@@ -75,9 +79,20 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/auth", post(auth::post_auth))
         .merge(rows::routes())
         .merge(schemas::routes())
+        .merge(documents::routes())
         .route("/health", get(|| async { "UP" }))
         .fallback(|| async { ApiError::not_found("No such route") })
         .with_state(state)
+}
+
+/// A path segment percent-encoded for a URL (a `Location` header).
+pub fn rows_path_escape(segment: &str) -> String {
+    const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(segment, RESERVED).to_string()
 }
 
 /// A CQL identifier, always quoted (names keep their case, and any name is safe).

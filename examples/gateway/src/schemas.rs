@@ -176,7 +176,8 @@ async fn get_keyspace(
     wrapped(keyspace_json(&meta), q.as_deref())
 }
 
-async fn create_keyspace(Session(session): Session, body: Bytes) -> ApiResult<Response> {
+/// `POST /v2/schemas/keyspaces` (and namespaces): 201 `{"name"}`, 409 when it exists.
+pub async fn create_keyspace(Session(session): Session, body: Bytes) -> ApiResult<Response> {
     let body = json_object(&body)?;
     let name = text_field(&body, "name")?;
     let replication = match body.get("datacenters") {
