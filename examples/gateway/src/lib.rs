@@ -1,6 +1,5 @@
-//! `ringgate-gateway`: Stargate's HTTP APIs — token auth, REST v2 (rows and schemas) and the
-//! Document API — on
-//! Ringgate's request API and nothing else.
+//! `ringgate-gateway`: Stargate's HTTP APIs — token auth, REST v2 (rows and schemas), the
+//! Document API and the CQL-first GraphQL API — on Ringgate's request API and nothing else.
 //!
 //! The gateway holds one [`Coordinator`]: it joins the cluster, keeps its schema view, and
 //! routes every request by token to a replica. Each user who logs in (`POST /v1/auth`) gets a
@@ -16,6 +15,7 @@
 //! | `/v2/schemas/keyspaces/{ks}/types[/{name}]` | user-defined types |
 //! | `/v2/schemas/namespaces[/{ns}]`, `/v2/namespaces/{ns}/collections[/{c}]` | Document API: namespaces and collections |
 //! | `/v2/namespaces/{ns}/collections/{c}[/{id}[/{path…}]]` | documents: write, read, patch, delete, search, `$push`/`$pop` |
+//! | `/graphql/{ks}`, `/graphql-schema`, `/playground` | GraphQL (CQL-first): per-keyspace schemas, DDL, a playground page |
 //!
 //! Embedding it is a few lines ([`router`] over a [`Gateway`]); the `ringgate-gateway` binary
 //! adds flags, logging and a clean stop:
@@ -39,6 +39,7 @@ pub mod auth;
 pub mod convert;
 pub mod documents;
 pub mod error;
+pub mod graphql;
 pub mod rows;
 pub mod schemas;
 
@@ -63,13 +64,19 @@ pub struct Gateway {
     pub coordinator: Coordinator,
     /// Tokens and sessions.
     pub auth: Auth,
+    /// The GraphQL schemas, built per keyspace.
+    pub graphql: graphql::Schemas,
 }
 
 impl Gateway {
     /// A gateway over `coordinator`: creates the token table when absent.
     pub async fn new(coordinator: Coordinator, auth: AuthConfig) -> ApiResult<AppState> {
         let auth = Auth::init(coordinator.clone(), auth).await?;
-        Ok(Arc::new(Gateway { coordinator, auth }))
+        Ok(Arc::new(Gateway {
+            coordinator,
+            auth,
+            graphql: graphql::Schemas::default(),
+        }))
     }
 }
 
@@ -80,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .merge(rows::routes())
         .merge(schemas::routes())
         .merge(documents::routes())
+        .merge(graphql::routes())
         .route("/health", get(|| async { "UP" }))
         .fallback(|| async { ApiError::not_found("No such route") })
         .with_state(state)
