@@ -160,6 +160,66 @@ async fn a_token_runs_as_its_user_with_exactly_its_rights() {
         .await
         .expect(200);
 
+    // The same rights hold in GraphQL and the Document API.
+    let gql = |token: String, query: &'static str| {
+        let gw = &gw;
+        async move {
+            let body = json!({"query": query}).to_string();
+            gw.call(
+                Method::POST,
+                "/graphql/gw_rights",
+                Some(&token),
+                Some(&body),
+            )
+            .await
+            .expect(200)
+            .clone()
+        }
+    };
+    let open = gql(
+        alice.token.clone(),
+        "{ open(value: {k: 1}) { values { v } } }",
+    )
+    .await;
+    assert_eq!(
+        open["data"]["open"]["values"],
+        json!([{"v": "visible"}]),
+        "{open}"
+    );
+    let closed = gql(
+        alice.token.clone(),
+        "{ closed(value: {k: 1}) { values { v } } }",
+    )
+    .await;
+    let message = closed["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("Role unauthorized") || message.contains("permission"),
+        "{closed}"
+    );
+    let write = gql(
+        alice.token.clone(),
+        "mutation { insertopen(value: {k: 3, v: \"x\"}) { applied } }",
+    )
+    .await;
+    assert!(write["errors"][0]["message"].is_string(), "{write}");
+    alice
+        .post(
+            "/v2/namespaces/gw_rights/collections/docs",
+            &json!({"a": 1}),
+        )
+        .await
+        .expect_error(401, "Role unauthorized");
+    let by_root = gql(
+        root.token.clone(),
+        "{ closed(value: {k: 1}) { values { v } } }",
+    )
+    .await;
+    assert_eq!(
+        by_root["data"]["closed"]["values"],
+        json!([{"v": "hidden"}]),
+        "{by_root}"
+    );
+
     // The superuser's token may do it all; alice's refusals changed nothing.
     assert_eq!(
         root.get("/v2/keyspaces/gw_rights/closed/1?raw=true")
