@@ -1237,15 +1237,15 @@ async fn insert(
     mutation_result(table, &result, value)
 }
 
+/// Columns of a `value` argument with their values.
+type Assignments<'v> = Vec<(&'v Name, &'v ConstValue)>;
+
 /// The primary key conditions of a `value` argument (every key column must be given), and
 /// the other columns it sets.
 fn split_key<'v>(
     table: &TableMeta,
     value: &'v ConstValue,
-) -> async_graphql::Result<(
-    Vec<(&'v Name, &'v ConstValue)>,
-    Vec<(&'v Name, &'v ConstValue)>,
-)> {
+) -> async_graphql::Result<(Assignments<'v>, Assignments<'v>)> {
     let ConstValue::Object(fields) = value else {
         return Err(gql_error("value must be an object"));
     };
