@@ -8,8 +8,9 @@
 //!   `Blob` in base64, `Ascii`, `SmallInt`, `TinyInt`, `Float32`; `Int`, `Float`, `String`,
 //!   `Boolean`), collections to lists (maps to lists of `{key value}` entries), tuples to
 //!   `{item0 item1 …}` and user types to objects, as input and as output. The schema is built
-//!   on first use and again whenever the coordinator's schema view — which follows the
-//!   cluster's schema events — shows the keyspace changed.
+//!   on first use, and rebuilt as soon as the coordinator's schema view — which follows the
+//!   cluster's schema events — shows the keyspace changed (a task follows the view; a request
+//!   also checks that its schema was built from the view's keyspace).
 //! - `/graphql-schema`: keyspaces and tables (`keyspaces`, `keyspace(name:)`) and DDL
 //!   (`createKeyspace`, `dropKeyspace`, `createTable`, `alterTableAdd`, `alterTableDrop`,
 //!   `dropTable`, `createIndex`, `createType`, `dropType`).
@@ -86,6 +87,29 @@ impl Schemas {
         Ok(schema)
     }
 
+    /// Rebuilds the schemas of keyspaces the view shows changed, and forgets dropped ones.
+    fn refresh(&self, view: &ringgate::cluster::ClusterView) {
+        let stale: Vec<String> = {
+            let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+            built.retain(|name, _| view.keyspace(name).is_some());
+            built
+                .iter()
+                .filter(|(name, (from, _))| {
+                    view.keyspace(name)
+                        .is_some_and(|now| !Arc::ptr_eq(from, now) && **from != **now)
+                })
+                .map(|(name, _)| name.clone())
+                .collect()
+        };
+        for name in stale {
+            if let Some(meta) = view.keyspace(&name)
+                && let Err(e) = self.keyspace(meta)
+            {
+                tracing::warn!(keyspace = %name, error = %e.description, "GraphQL schema rebuild failed");
+            }
+        }
+    }
+
     fn ddl(&self) -> ApiResult<Schema> {
         let mut ddl = self.ddl.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = ddl.as_ref() {
@@ -99,6 +123,21 @@ impl Schemas {
         })?;
         *ddl = Some(schema.clone());
         Ok(schema)
+    }
+}
+
+/// Follows the coordinator's schema view (which follows the cluster's schema events): each
+/// new view rebuilds the schemas of the keyspaces it changed. Ends with the gateway.
+pub async fn follow_schema_changes(
+    schemas: std::sync::Weak<Schemas>,
+    mut views: tokio::sync::watch::Receiver<Arc<ringgate::cluster::ClusterView>>,
+) {
+    while views.changed().await.is_ok() {
+        let view = Arc::clone(&views.borrow_and_update());
+        let Some(schemas) = schemas.upgrade() else {
+            return;
+        };
+        schemas.refresh(&view);
     }
 }
 

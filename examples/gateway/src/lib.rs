@@ -65,17 +65,22 @@ pub struct Gateway {
     /// Tokens and sessions.
     pub auth: Auth,
     /// The GraphQL schemas, built per keyspace.
-    pub graphql: graphql::Schemas,
+    pub graphql: Arc<graphql::Schemas>,
 }
 
 impl Gateway {
     /// A gateway over `coordinator`: creates the token table when absent.
     pub async fn new(coordinator: Coordinator, auth: AuthConfig) -> ApiResult<AppState> {
         let auth = Auth::init(coordinator.clone(), auth).await?;
+        let graphql = Arc::new(graphql::Schemas::default());
+        tokio::spawn(graphql::follow_schema_changes(
+            Arc::downgrade(&graphql),
+            coordinator.cluster().subscribe(),
+        ));
         Ok(Arc::new(Gateway {
             coordinator,
             auth,
-            graphql: graphql::Schemas::default(),
+            graphql,
         }))
     }
 }
