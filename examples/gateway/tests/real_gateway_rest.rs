@@ -132,6 +132,25 @@ async fn the_gateway_names_its_cluster_and_stops_cleanly_on_sigint_and_sigterm()
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_is_logged_at_debug_level() {
+    let gw = Gateway::start_with_env(&[], &[("RUST_LOG", "ringgate_gateway=debug")]);
+    let c = admin(&gw).await;
+    c.get("/v2/schemas/keyspaces/gw_nothing_here")
+        .await
+        .expect(404);
+    let (status, _, log) = gw.stop_with_log("TERM");
+    assert!(status.success());
+    let line = log
+        .lines()
+        .find(|l| l.contains("/v2/schemas/keyspaces/gw_nothing_here"))
+        .unwrap_or_else(|| panic!("no request line in the log:\n{log}"));
+    for part in ["DEBUG", "method=GET", "status=404", "micros="] {
+        assert!(line.contains(part), "{part} in {line}");
+    }
+    assert!(log.contains("path=/v1/auth"), "{log}");
+}
+
 fn uuid_like(s: &str) -> bool {
     s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4
 }

@@ -60,6 +60,8 @@ pub struct Gateway {
     pub startup: String,
     /// What it prints after the startup line, once it exits.
     stdout: Option<std::thread::JoinHandle<String>>,
+    /// What it logs, once it exits.
+    stderr: Option<std::thread::JoinHandle<String>>,
 }
 
 impl Drop for Gateway {
@@ -106,6 +108,11 @@ impl Answer {
 impl Gateway {
     /// Starts the binary on a free port over the instance's first node, with `extra` flags.
     pub fn start(extra: &[&str]) -> Gateway {
+        Self::start_with_env(extra, &[])
+    }
+
+    /// As [`Gateway::start`], with these environment variables.
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Gateway {
         let node = node_ip(1);
         let mut args = vec![
             "--listen",
@@ -118,6 +125,7 @@ impl Gateway {
         args.extend_from_slice(extra);
         let mut child = Command::new(env!("CARGO_BIN_EXE_ringgate-gateway"))
             .args(&args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -148,27 +156,32 @@ impl Gateway {
             let _ = stdout.read_to_string(&mut rest);
             rest
         });
-        if let Some(stderr) = child.stderr.take() {
+        let stderr = child.stderr.take().map(|mut stderr| {
             std::thread::spawn(move || {
-                let mut reader = BufReader::new(stderr);
-                let mut sink = String::new();
-                while reader.read_line(&mut sink).is_ok_and(|n| n > 0) {
-                    sink.clear();
-                }
-            });
-        }
+                let mut all = String::new();
+                let _ = stderr.read_to_string(&mut all);
+                all
+            })
+        });
         Gateway {
             child,
             addr,
             http: reqwest::Client::new(),
             startup: line,
             stdout: Some(stdout),
+            stderr,
         }
     }
 
     /// Sends `signal` (`INT`, `TERM`) and waits for the exit: its status and what it printed
     /// after the startup line.
-    pub fn stop(mut self, signal: &str) -> (std::process::ExitStatus, String) {
+    pub fn stop(self, signal: &str) -> (std::process::ExitStatus, String) {
+        let (status, out, _) = self.stop_with_log(signal);
+        (status, out)
+    }
+
+    /// As [`Gateway::stop`], with what it logged too.
+    pub fn stop_with_log(mut self, signal: &str) -> (std::process::ExitStatus, String, String) {
         let sent = Command::new("kill")
             .args(["-s", signal, &self.child.id().to_string()])
             .status()
@@ -180,7 +193,12 @@ impl Gateway {
             .take()
             .and_then(|h| h.join().ok())
             .unwrap_or_default();
-        (status, out)
+        let log = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        (status, out, log)
     }
 
     /// The URL of `path` on this gateway.
