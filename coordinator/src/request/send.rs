@@ -21,6 +21,10 @@ use crate::metrics::Counter;
 use crate::plan::{Failure, RetryContext, RetryDecision};
 use crate::pool::ConnectionError;
 
+/// How many statements an attempt re-prepares on its node before it gives up: a batch
+/// names the statements its node lost one UNPREPARED at a time.
+const MAX_HEALS_PER_ATTEMPT: usize = 64;
+
 /// A request as it goes on the wire: the message and the envelope's extras.
 pub(crate) struct Outgoing<'a> {
     pub(crate) message: Message<'a>,
@@ -278,23 +282,31 @@ impl Coordinator {
     }
 
     /// One attempt on one node; an UNPREPARED answer is healed there (the statement is
-    /// prepared again on that node, then sent once more).
+    /// prepared again on that node, then sent once more). A batch may hold several statements
+    /// the node lost, named one UNPREPARED at a time: each is healed in turn, never the same id
+    /// twice and at most [`MAX_HEALS_PER_ATTEMPT`] of them.
     async fn attempt(
         &self,
         node: SocketAddr,
         out: &Outgoing<'_>,
         timeout: Duration,
     ) -> Result<Answer, Attempt> {
-        match self.send_to(node, out, timeout).await {
-            Err(Attempt::Server(error)) => {
-                let ErrorDetails::Unprepared { id } = &error.details else {
-                    return Err(Attempt::Server(error));
-                };
-                self.inner.metrics.increment(Counter::Reprepares);
-                self.reprepare(node, id, timeout).await?;
-                self.send_to(node, out, timeout).await
+        let mut healed: Vec<Bytes> = Vec::new();
+        loop {
+            match self.send_to(node, out, timeout).await {
+                Err(Attempt::Server(error)) => {
+                    let ErrorDetails::Unprepared { id } = &error.details else {
+                        return Err(Attempt::Server(error));
+                    };
+                    if healed.contains(id) || healed.len() >= MAX_HEALS_PER_ATTEMPT {
+                        return Err(Attempt::Server(error));
+                    }
+                    self.inner.metrics.increment(Counter::Reprepares);
+                    self.reprepare(node, id, timeout).await?;
+                    healed.push(id.clone());
+                }
+                other => return other,
             }
-            other => other,
         }
     }
 
