@@ -1269,8 +1269,14 @@ fn matches(filter: &Filter, doc: &Value) -> bool {
 }
 
 /// The indexed query that finds candidate documents for one condition, when it has one: the
-/// CQL (selecting `key`) and its values.
-fn pushdown(filter: &Filter, ns: &str, c: &str) -> Option<(String, Vec<CqlValue>)> {
+/// CQL (selecting `key` and the path columns down to the leaf's level), its values, and the
+/// path its rows must have.
+///
+/// The query restricts one indexed column: the value column (`leaf` for `$exists`); rows of
+/// other paths are dropped in the gateway, by their path columns. Restricting the path's
+/// clustering columns in CQL would make Cassandra filter every partition, and intersecting
+/// the `leaf` index with a value index is slow in Cassandra 5.0 when many rows share a leaf.
+fn pushdown(filter: &Filter, ns: &str, c: &str) -> Option<(String, Vec<CqlValue>, Vec<String>)> {
     let conditions: Vec<&Filter> = match filter {
         Filter::And(parts) => parts.iter().collect(),
         other => vec![other],
@@ -1292,16 +1298,10 @@ fn pushdown(filter: &Filter, ns: &str, c: &str) -> Option<(String, Vec<CqlValue>
     };
     let mut clauses = Vec::new();
     let mut values = Vec::new();
-    for (i, segment) in path.iter().enumerate() {
-        clauses.push(format!("p{i} = ?"));
-        values.push(CqlValue::Text(segment.clone()));
+    if *op == Op::Exists {
+        clauses.push("leaf = ?".into());
+        values.push(CqlValue::Text(path.last()?.clone()));
     }
-    if path.len() < MAX_DEPTH {
-        clauses.push(format!("p{} = ?", path.len()));
-        values.push(CqlValue::Text(String::new()));
-    }
-    clauses.push("leaf = ?".into());
-    values.push(CqlValue::Text(path.last()?.clone()));
     // A range on a number takes the opposite bound on the same path too (`$gt` and `$lte`
     // make one range); anything else is checked in the gateway.
     let lower = |o: &Op| matches!(o, Op::Gt | Op::Gte);
@@ -1343,13 +1343,18 @@ fn pushdown(filter: &Filter, ns: &str, c: &str) -> Option<(String, Vec<CqlValue>
             _ => return None,
         }
     }
+    let columns: Vec<String> = (0..=path.len().min(MAX_DEPTH - 1))
+        .map(|i| format!("p{i}"))
+        .collect();
     Some((
         format!(
-            "SELECT key FROM {} WHERE {} ALLOW FILTERING",
+            "SELECT key, {} FROM {} WHERE {}",
+            columns.join(", "),
             table_name(ns, c),
             clauses.join(" AND ")
         ),
         values,
+        path.clone(),
     ))
 }
 
@@ -1477,10 +1482,11 @@ async fn search(
     };
     collection(&session, &ns, &c, false).await?;
     let pushed = filter.as_ref().and_then(|f| pushdown(f, &ns, &c));
-    let pushed_cql = pushed.as_ref().map(|(cql, _)| cql.clone());
-    let (cql, values) = pushed.unwrap_or_else(|| {
+    let pushed_cql = pushed.as_ref().map(|(cql, _, _)| cql.clone());
+    let (cql, values, path) = pushed.unwrap_or_else(|| {
         (
             format!("SELECT DISTINCT key FROM {}", table_name(&ns, &c)),
+            Vec::new(),
             Vec::new(),
         )
     });
@@ -1503,7 +1509,17 @@ async fn search(
             .await?;
         let mut keys = Vec::new();
         for row in page.rows()? {
-            if let Some(Some(CqlValue::Text(k))) = row.values().first()
+            let cells = row.values();
+            // A pushed-down row must sit at the condition's path exactly.
+            let at_path = path.is_empty()
+                || cells.iter().skip(1).enumerate().all(|(i, cell)| {
+                    let want = path.get(i).map_or("", String::as_str);
+                    matches!(cell, Some(CqlValue::Text(s)) if s == want)
+                });
+            if !at_path {
+                continue;
+            }
+            if let Some(Some(CqlValue::Text(k))) = cells.first()
                 && keys.last() != Some(k)
             {
                 keys.push(k.clone());

@@ -7,6 +7,8 @@ mod support;
 
 use std::collections::BTreeSet;
 
+use futures::StreamExt;
+
 use serde_json::{Value, json};
 use support::{Client, Gateway, run_python, url_encode};
 
@@ -555,4 +557,72 @@ async fn searches_push_down_combine_and_page() {
     c.get(&format!("{base}?page-state=bm90IGpzb24="))
         .await
         .expect_error(400, "page-state");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_over_10000_documents_reads_only_what_it_answers() {
+    let gw = Gateway::start(&[]);
+    let c = admin(&gw).await;
+    fresh_namespace(&c, "gw_search10k").await;
+    let base = "/v2/namespaces/gw_search10k/collections/many";
+    let batches = (0..100).map(|b| {
+        let c = &c;
+        async move {
+            let docs: Vec<Value> = (0..100)
+                .map(|i| json!({"n": b * 100 + i, "odd": (b * 100 + i) % 2 == 1}))
+                .collect();
+            c.post(&format!("{base}/batch"), &Value::Array(docs))
+                .await
+                .expect(202);
+        }
+    });
+    futures::stream::iter(batches)
+        .buffer_unordered(4)
+        .collect::<Vec<_>>()
+        .await;
+
+    let search = |filter: Value| {
+        format!(
+            "{base}?where={}&page-size=20&profile=true",
+            url_encode(&filter.to_string())
+        )
+    };
+    // An equality and a range on an indexed path: the answer, having read only the matches.
+    for (filter, expected) in [
+        (json!({"n": {"$eq": 4321}}), vec![4321]),
+        (
+            json!({"n": {"$gte": 9990}}),
+            (9990..10000).collect::<Vec<u64>>(),
+        ),
+    ] {
+        let answer = c.get(&search(filter.clone())).await;
+        let body = answer.expect(200);
+        let mut got: Vec<u64> = body["data"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|d| d["n"].as_u64().unwrap())
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, expected, "{filter}");
+        assert_eq!(
+            body["profile"]["documentsRead"].as_u64(),
+            Some(expected.len() as u64),
+            "{filter}: {}",
+            body["profile"]
+        );
+    }
+    // A first page of 20 of 5,000 matches reads 20 documents, not 10,000.
+    let answer = c.get(&search(json!({"odd": {"$eq": true}}))).await;
+    let body = answer.expect(200);
+    assert_eq!(body["data"].as_object().unwrap().len(), 20);
+    assert_eq!(body["profile"]["documentsRead"].as_u64(), Some(20));
+    assert!(body["pageState"].is_string());
+    assert_eq!(
+        c.delete("/v2/schemas/namespaces/gw_search10k")
+            .await
+            .status
+            .as_u16(),
+        204
+    );
 }
