@@ -98,11 +98,7 @@ impl Auth {
         // Gateways starting together must not create the table on different nodes at once
         // (Cassandra could end up with two table ids): all send it to the same node.
         let ddl = RequestOptions {
-            node: view
-                .nodes()
-                .filter(|n| n.state == ringgate::cluster::NodeState::Up)
-                .map(|n| n.addr)
-                .min(),
+            node: crate::first_up_node(&service),
             ..RequestOptions::default()
         };
         if view.keyspace(&config.keyspace).is_none() {

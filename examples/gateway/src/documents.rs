@@ -234,6 +234,18 @@ async fn create_collection_table(
     c: &str,
     if_not_exists: bool,
 ) -> ApiResult<()> {
+    // Requests that create the same collection at once take turns (the later ones find it),
+    // and every gateway sends the DDL to the same node: CREATE TABLE on several nodes at once
+    // could give the table two ids.
+    static CREATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = CREATING.lock().await;
+    if if_not_exists && collection_table(&session.cluster().view(), ns, c).is_some() {
+        return Ok(());
+    }
+    let ddl = RequestOptions {
+        node: crate::first_up_node(session),
+        ..RequestOptions::default()
+    };
     let paths: Vec<String> = (0..MAX_DEPTH).map(|i| format!("p{i} text")).collect();
     let keys: Vec<String> = (0..MAX_DEPTH).map(|i| format!("p{i}")).collect();
     let table = format!("{}.{}", quote(ns), quote(c));
@@ -247,7 +259,7 @@ async fn create_collection_table(
                 keys.join(", ")
             ),
             (),
-            &RequestOptions::default(),
+            &ddl,
         )
         .await?;
     for column in ["leaf", "text_value", "dbl_value", "bool_value"] {
@@ -258,7 +270,7 @@ async fn create_collection_table(
                     quote(&format!("{c}_{column}_idx"))
                 ),
                 (),
-                &RequestOptions::default(),
+                &ddl,
             )
             .await?;
     }

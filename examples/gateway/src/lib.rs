@@ -108,6 +108,18 @@ pub fn rows_path_escape(segment: &str) -> String {
     percent_encoding::utf8_percent_encode(segment, RESERVED).to_string()
 }
 
+/// The up node with the lowest address: where DDL that several gateways may run at once (the
+/// token table, collections) is sent, so that Cassandra applies it on one node.
+pub fn first_up_node(session: &Coordinator) -> Option<std::net::SocketAddr> {
+    session
+        .cluster()
+        .view()
+        .nodes()
+        .filter(|n| n.state == ringgate::cluster::NodeState::Up)
+        .map(|n| n.addr)
+        .min()
+}
+
 /// A CQL identifier, always quoted (names keep their case, and any name is safe).
 pub fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
