@@ -46,7 +46,7 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.description, self.status.as_u16())
+        f.write_str(&self.description)
     }
 }
 

@@ -895,12 +895,6 @@ fn gql_error(e: impl std::fmt::Display) -> async_graphql::Error {
     async_graphql::Error::new(e.to_string())
 }
 
-impl From<ApiError> for async_graphql::Error {
-    fn from(e: ApiError) -> Self {
-        async_graphql::Error::new(e.description)
-    }
-}
-
 fn column<'t>(
     table: &'t TableMeta,
     name: &str,
