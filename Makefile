@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make demo   a real local Cassandra cluster and a short CQL session through a real driver
 #   make test   every check and test, against that real cluster (what CI runs)
-.PHONY: demo test cluster lint drivers unit auth fuzz-smoke bench bench-smoke bench-compare bench-compare-shotover down
+.PHONY: demo test cluster lint drivers unit auth gateway-auth fuzz-smoke bench bench-smoke bench-compare bench-compare-shotover down
 
 SHELL := /bin/bash
 FUZZ_SECONDS ?= 10
@@ -13,7 +13,7 @@ demo:
 cluster:
 	scripts/cluster up --nodes 3 --topology two-dc
 
-test: cluster lint drivers unit bench-smoke fuzz-smoke auth
+test: cluster lint drivers unit bench-smoke gateway-auth fuzz-smoke auth
 
 # The real drivers the node is tested with, from their registries (pinned; built once into
 # ~/.cache/ringgate): Python driver and cqlsh, Node.js driver, gocql, Java driver.
@@ -31,7 +31,7 @@ lint:
 # Tests in `disruptive_*` files stop and start nodes: they run last, alone, one at a time.
 unit:
 	scripts/tools
-	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'not binary(/^disruptive_/) and not binary(/^auth_/)'
+	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'not binary(/^disruptive_/) and not binary(/^auth_/) and not binary(/^gateway_auth/)'
 	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'binary(/^disruptive_/)' --test-threads 1
 	cargo test --workspace --doc --locked
 
@@ -39,6 +39,14 @@ unit:
 auth:
 	scripts/cluster up --nodes 1 --topology one-dc --auth
 	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'binary(/^auth_/)'
+
+# The gateway's auth tests need a PasswordAuthenticator cluster: their own one-node instance
+# (RINGGATE_CLUSTER_ID, default 1: 127.0.11.1) runs beside the test cluster and stops after.
+GATEWAY_AUTH_CLUSTER ?= 1
+gateway-auth:
+	RINGGATE_CLUSTER_ID=$(GATEWAY_AUTH_CLUSTER) scripts/cluster up --nodes 1 --topology one-dc --auth
+	RINGGATE_CLUSTER_ID=$(GATEWAY_AUTH_CLUSTER) cargo nextest run -p ringgate-gateway --locked --profile $${NEXTEST_PROFILE:-default} -E 'binary(/^gateway_auth/)'; \
+	  rc=$$?; RINGGATE_CLUSTER_ID=$(GATEWAY_AUTH_CLUSTER) scripts/cluster down; exit $$rc
 
 fuzz-smoke:
 	@if ls fuzz/fuzz_targets/*.rs >/dev/null 2>&1; then \

@@ -94,6 +94,15 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # The smallest embedding
+//!
+//! The whole of a program that links the crate — connect, prepare, execute, page, print —
+//! is `examples/examples/embedded.rs` (`cargo run -p ringgate-examples --example embedded`):
+//!
+//! ```no_run
+#![doc = include_str!("../../examples/examples/embedded.rs")]
+//! ```
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 /// The hasher of the maps every request looks into: fast, and seeded per process. Their keys

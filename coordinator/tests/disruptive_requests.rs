@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ringgate::protocol::message::Consistency;
 use ringgate::protocol::types::CqlValue;
-use ringgate::request::{Coordinator, CoordinatorConfig, RequestOptions};
+use ringgate::request::{Batch, BatchType, Coordinator, CoordinatorConfig, RequestOptions};
 use support::{RestartOnDrop, cluster_script, node_addr};
 
 async fn script(args: &'static [&'static str]) {
@@ -84,16 +84,30 @@ async fn unprepared_is_healed_invisibly() {
     // Node 2 is down while the statement is prepared: it never sees it.
     restore.0.push(2);
     script(&["stop", "2"]).await;
-    let text = format!(
-        // A text no node has seen before (prepared statements survive restarts).
-        "SELECT v FROM rg_disrupt.kv WHERE k = ? /* {} {} */",
+    // Texts no node has seen before (prepared statements survive restarts).
+    let tag = format!(
+        "{} {}",
         std::process::id(),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos()
     );
+    let text = format!("SELECT v FROM rg_disrupt.kv WHERE k = ? /* {tag} */");
     let select = c.prepare(&text).await.unwrap();
+    // Two writes node 2 never sees either: a batch of both names them one UNPREPARED at a time.
+    let insert = c
+        .prepare(&format!(
+            "INSERT INTO rg_disrupt.kv (k, v) VALUES (?, ?) /* {tag} */"
+        ))
+        .await
+        .unwrap();
+    let update = c
+        .prepare(&format!(
+            "UPDATE rg_disrupt.kv SET v = ? WHERE k = ? /* {tag} */"
+        ))
+        .await
+        .unwrap();
     script(&["start", "2"]).await;
     restore.0.clear();
     let mut rx = c.cluster().subscribe();
@@ -127,6 +141,30 @@ async fn unprepared_is_healed_invisibly() {
     assert!(
         c.metrics().snapshot().reprepares >= 1,
         "node 2 answered UNPREPARED at least once and was re-prepared"
+    );
+
+    let before = c.metrics().snapshot().reprepares;
+    let mut batches_by_2 = 0;
+    for k in 0..64 {
+        let batch = Batch::new(BatchType::Unlogged)
+            .prepared(
+                &insert,
+                vec![CqlValue::Int(k), CqlValue::Text(format!("b{k}"))],
+            )
+            .prepared(
+                &update,
+                vec![CqlValue::Text(format!("b{k}")), CqlValue::Int(k)],
+            );
+        let r = c
+            .batch(&batch, &one)
+            .await
+            .expect("no UNPREPARED of a batch reaches the caller");
+        batches_by_2 += usize::from(r.node == node_addr(2));
+    }
+    assert!(batches_by_2 > 0, "node 2 coordinated none of the batches");
+    assert!(
+        c.metrics().snapshot().reprepares >= before + 2,
+        "both statements of the batch were re-prepared on node 2"
     );
 }
 

@@ -70,12 +70,27 @@ pub(crate) trait Speculation {
     fn delay(&self, node: SocketAddr, started: u32) -> Option<Duration>;
 }
 
+/// How many UNPREPARED answers one attempt heals before it fails with the last one.
+const MAX_HEALS_PER_ATTEMPT: u8 = 16;
+
+/// A statement id, hashed: what an attempt remembers of the statement it healed last.
+fn id_hash(id: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Running {
     attempt: AttemptId,
     node: SocketAddr,
-    /// Whether this attempt already healed an UNPREPARED (once per attempt).
-    reprepared: bool,
+    /// How many UNPREPARED answers this attempt healed: a batch names the statements its node
+    /// lost one at a time, so an attempt heals up to [`MAX_HEALS_PER_ATTEMPT`], each statement
+    /// once in a row (the same one again right after its heal is the node's answer).
+    heals: u8,
+    /// The statement healed last ([`id_hash`]).
+    last_healed: Option<u64>,
 }
 
 /// One request's loop over its query plan. See the module documentation.
@@ -185,10 +200,12 @@ impl<'s, P: Iterator<Item = SocketAddr>> RequestLoop<'s, P> {
         }
         if let NodeFailure::Server(error) = &failure
             && let ErrorDetails::Unprepared { id } = &error.details
-            && !run.reprepared
+            && run.heals < MAX_HEALS_PER_ATTEMPT
+            && run.last_healed != Some(id_hash(id))
         {
             self.repreparing.push(Running {
-                reprepared: true,
+                heals: run.heals + 1,
+                last_healed: Some(id_hash(id)),
                 ..run
             });
             self.actions.push(Action::Reprepare {
@@ -245,7 +262,7 @@ impl<'s, P: Iterator<Item = SocketAddr>> RequestLoop<'s, P> {
         let run = self.repreparing.swap_remove(index);
         match outcome {
             Ok(()) if !self.finished => {
-                // The same attempt, sent again: one heal per attempt.
+                // The same attempt, sent again (it may name another lost statement).
                 self.running.push(run);
                 self.actions.push(Action::Start {
                     attempt,
@@ -283,7 +300,8 @@ impl<'s, P: Iterator<Item = SocketAddr>> RequestLoop<'s, P> {
         self.running.push(Running {
             attempt,
             node,
-            reprepared: false,
+            heals: 0,
+            last_healed: None,
         });
         if newest || self.newest.is_none() {
             self.newest = Some(node);

@@ -257,7 +257,7 @@ fn a_batch_log_write_timeout_is_retried_only_when_idempotent() {
 }
 
 #[test]
-fn unprepared_is_healed_once_per_attempt_on_the_same_node() {
+fn unprepared_is_healed_on_the_same_node_once_per_statement() {
     let t0 = Instant::now();
     let mut m = RequestLoop::new(plan(3), false, RetryPolicy::Default, &NoSpeculation, t0);
     actions(&mut m);
@@ -279,6 +279,37 @@ fn unprepared_is_healed_once_per_attempt_on_the_same_node() {
         panic!("the second UNPREPARED is returned")
     };
     assert!(matches!(error.details, ErrorDetails::Unprepared { .. }));
+}
+
+#[test]
+fn a_batchs_lost_statements_are_healed_one_after_another() {
+    let t0 = Instant::now();
+    let lost = |id: &'static [u8]| {
+        server(ErrorDetails::Unprepared {
+            id: Bytes::from_static(id),
+        })
+    };
+    let mut m = RequestLoop::new(plan(3), false, RetryPolicy::Default, &NoSpeculation, t0);
+    actions(&mut m);
+    for id in [&b"a"[..], b"b", b"a"] {
+        m.failed(0, lost(id), t0);
+        assert_eq!(
+            actions(&mut m),
+            [Action::Reprepare {
+                attempt: 0,
+                node: node(1),
+                id: Bytes::from_static(id),
+            }]
+        );
+        m.reprepared(0, Ok(()), t0);
+        assert_eq!(actions(&mut m), [start(0, 1, Reason::Reprepared)]);
+    }
+    // The statement just healed, lost again: that is the node's answer.
+    m.failed(0, lost(b"a"), t0);
+    assert!(matches!(
+        &actions(&mut m)[..],
+        [Action::Finish(Err(RequestError::Server { .. }))]
+    ));
 }
 
 #[test]

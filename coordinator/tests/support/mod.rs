@@ -42,9 +42,22 @@ pub fn two_dc_nodes() -> Vec<ExpectedNode> {
     ]
 }
 
-/// The native-protocol address of node `n` (1-based).
+/// The instance of `scripts/cluster` the tests run against: `RINGGATE_CLUSTER_ID` (0, the
+/// test cluster, when unset). Instance K > 0 runs on 127.0.1K.x with its own directory.
+pub fn cluster_id() -> u8 {
+    std::env::var("RINGGATE_CLUSTER_ID")
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .filter(|k| *k <= 9)
+        .unwrap_or(0)
+}
+
+/// The native-protocol address of node `n` (1-based) of the instance.
 pub fn node_addr(n: u8) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, n], 9042))
+    match cluster_id() {
+        0 => SocketAddr::from(([127, 0, 0, n], 9042)),
+        k => SocketAddr::from(([127, 0, 10 + k, n], 9042)),
+    }
 }
 
 /// Where `scripts/cluster` keeps node `n`.
@@ -54,7 +67,11 @@ pub fn node_dir(n: u8) -> PathBuf {
         .unwrap_or_else(|| {
             PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/ringgate")
         });
-    cache.join("cluster").join(format!("node{n}"))
+    let instance = match cluster_id() {
+        0 => "cluster".to_owned(),
+        k => format!("cluster{k}"),
+    };
+    cache.join(instance).join(format!("node{n}"))
 }
 
 /// The last `lines` lines of node `n`'s log, for failure messages.
