@@ -16,6 +16,8 @@
 //! - [`plan`]: which nodes a request tries, in which order, and what a failure leads to.
 //! - [`health`]: keeps the view's node states and the pools in step.
 //! - [`metrics`]: per-node latency histograms and request counters.
+//! - [`tls`]: TLS (rustls) for the front end's listener and for connections to replicas.
+//! - [`admin`]: what an admin endpoint serves: metrics as OpenMetrics text, readiness.
 //! - [`cql`]: CQL text — a lexer and the statement classifier used to route plain queries.
 //!
 //! # A short guide
@@ -96,6 +98,7 @@
 //! ```
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod admin;
 pub mod cluster;
 pub mod cql;
 pub mod health;
@@ -104,6 +107,7 @@ pub mod plan;
 pub mod pool;
 pub mod request;
 pub mod server;
+pub mod tls;
 
 pub use ringgate_protocol as protocol;
 pub use ringgate_routing as routing;

@@ -363,6 +363,11 @@ fn dispatch(shared: &Shared, envelope: Envelope, events: Option<&mpsc::Sender<En
     }
 }
 
+async fn write_flushed<W: AsyncWrite + Unpin>(writer: &mut W, out: &[u8]) -> std::io::Result<()> {
+    writer.write_all(out).await?;
+    writer.flush().await
+}
+
 async fn write_loop<W: AsyncWrite + Unpin>(
     shared: Arc<Shared>,
     mut writer: W,
@@ -397,8 +402,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         if let Err(e) = codec.flush(&mut out) {
             failed = Some(format!("encoding failed: {e}"));
         }
+        // The flush matters over TLS only: what the TLS layer could not write yet goes out.
         if failed.is_none()
-            && let Err(e) = writer.write_all(&out).await
+            && let Err(e) = write_flushed(&mut writer, &out).await
         {
             failed = Some(format!("write failed: {e}"));
         }

@@ -12,5 +12,5 @@ mod tests;
 pub use connection::{Connection, ConnectionConfig, ConnectionError};
 pub use handshake::{ConnectOptions, Credentials, Handshake, TcpConnector, connect};
 pub use node::{ConnectError, ConnectFuture, Connector, Health, NodePool, PoolConfig};
-pub use registry::{Identity, Pools};
+pub use registry::{Identity, PoolSnapshot, Pools};
 pub use response::decode_response;

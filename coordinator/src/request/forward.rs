@@ -126,6 +126,7 @@ impl Coordinator {
         let statement = self
             .cached_statement(&id)
             .ok_or(RequestError::UnknownPrepared(id))?;
+        super::trace::statement(&statement);
         if let Some(keyspace) = &statement.use_keyspace {
             return Ok(Some(Forwarded::Use(keyspace.clone())));
         }
@@ -167,6 +168,7 @@ impl Coordinator {
         out: &Outgoing<'_>,
         planned: &Planned,
     ) -> Result<Forwarded, RequestError> {
+        super::trace::routing(planned.routing.as_ref());
         let mut result = self
             .send(out, planned.routing.clone(), &planned.options, planned.lwt)
             .await?;
@@ -222,6 +224,7 @@ impl Coordinator {
                 let statement = self
                     .cached_statement(&execute.id)
                     .ok_or_else(|| RequestError::UnknownPrepared(execute.id.clone()))?;
+                super::trace::statement(&statement);
                 if let Some(keyspace) = &statement.use_keyspace {
                     return Ok(Step::Done(Forwarded::Use(keyspace.clone())));
                 }

@@ -236,7 +236,10 @@ impl Coordinator {
                     AttemptFailure::Timeout(node, after)
                 }
                 Err(Attempt::NotSent(why)) => AttemptFailure::Broken(node, why, false),
-                Err(Attempt::Busy(after)) => AttemptFailure::Busy(node, after),
+                Err(Attempt::Busy(after)) => {
+                    inner.metrics.increment(Counter::StreamIdsExhausted);
+                    AttemptFailure::Busy(node, after)
+                }
                 Err(Attempt::Broken(why)) => AttemptFailure::Broken(node, why, true),
                 Err(Attempt::Fatal(e)) => return Err(e),
             };

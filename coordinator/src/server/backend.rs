@@ -120,6 +120,9 @@ async fn run(
         body: request.body,
     };
     let mut forwarded = coordinator.forward_raw(raw, &context).await?;
+    if let Forwarded::Result(result) = &forwarded {
+        crate::request::trace::replica(result.node);
+    }
     let restated = match &mut forwarded {
         Forwarded::Result(result) => restated(result, tables)?,
         Forwarded::Prepared(_) | Forwarded::Use(_) => false,
