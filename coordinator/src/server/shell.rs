@@ -22,7 +22,7 @@ use crate::protocol::message::{ErrorDetails, ErrorResponse, Event, Response};
 
 use super::auth::{AuthFailure, Identity};
 use super::config::ServerConfig;
-use super::drain::{self, Drain};
+use super::drain::{self, ClientTicket, Clients, Drain};
 use super::event::{ForwardRequest, Reply, SessionEvent};
 use super::metrics::{REQUEST_OPCODES, ServerMetrics, opcode_index, outcome};
 use super::session::ServerSession;
@@ -71,6 +71,7 @@ pub async fn serve_until<H: Handler>(
     let mut connections = JoinSet::new();
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let mut draining = drain.subscribe();
+    let clients = Clients::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -82,9 +83,11 @@ pub async fn serve_until<H: Handler>(
                         continue;
                     };
                     let (config, handler, drain) = (config.clone(), handler.clone(), drain.subscribe());
+                    let ticket = clients.enter();
                     connections.spawn(async move {
                         let _open = OpenConnection::new(&config.metrics);
-                        if let Err(e) = accept_client(socket, peer, &config, handler, drain).await {
+                        let client = Client { peer, drain, ticket };
+                        if let Err(e) = accept_client(socket, client, &config, handler).await {
                             tracing::debug!(%peer, error = %e, "client connection ended");
                         }
                         drop(permit);
@@ -160,20 +163,27 @@ enum Done {
     Auth(Result<Identity, AuthFailure>),
 }
 
+/// A client connection's address and its part in a drain.
+struct Client {
+    peer: SocketAddr,
+    drain: watch::Receiver<bool>,
+    ticket: ClientTicket,
+}
+
 /// Runs the TLS handshake when the listener has TLS, then serves the client.
 async fn accept_client<H: Handler>(
     socket: TcpStream,
-    peer: SocketAddr,
+    client: Client,
     config: &Arc<ServerConfig>,
     handler: Arc<H>,
-    drain: watch::Receiver<bool>,
 ) -> io::Result<()> {
     socket.set_nodelay(true)?;
+    let peer = client.peer;
     let Some(tls) = &config.tls else {
-        return connection(socket, peer, config.clone(), handler, drain).await;
+        return connection(socket, client, config.clone(), handler).await;
     };
     let failure = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(socket)).await {
-        Ok(Ok(stream)) => return connection(stream, peer, config.clone(), handler, drain).await,
+        Ok(Ok(stream)) => return connection(stream, client, config.clone(), handler).await,
         Ok(Err(e)) => e.to_string(),
         Err(_) => format!("no handshake within {TLS_HANDSHAKE_TIMEOUT:?}"),
     };
@@ -182,19 +192,24 @@ async fn accept_client<H: Handler>(
     Ok(())
 }
 
-/// Serves one client until it disconnects, the session closes, or (draining) it has had its
-/// last answer.
+/// Serves one client until it disconnects, the session closes, or (draining) it and every
+/// other client have had their last answers.
 async fn connection<S, H>(
     mut socket: S,
-    peer: SocketAddr,
+    client: Client,
     config: Arc<ServerConfig>,
     handler: Arc<H>,
-    mut drain: watch::Receiver<bool>,
 ) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     H: Handler,
 {
+    let Client {
+        peer,
+        mut drain,
+        mut ticket,
+    } = client;
+    let mut all_idle = ticket.all_idle();
     let metrics = config.metrics.clone();
     let mut session = ServerSession::new(config.clone());
     let mut input = BytesMut::with_capacity(READ_CHUNK);
@@ -232,8 +247,14 @@ where
             socket.flush().await?;
             metrics.bytes_out(bytes.len());
         }
-        if session.is_closed() || (draining && pending.is_empty() && session.held() == 0) {
+        if session.is_closed() {
             return socket.shutdown().await;
+        }
+        if draining && pending.is_empty() && session.held() == 0 {
+            ticket.idle();
+            if *all_idle.borrow() {
+                return close_lingering(socket).await;
+            }
         }
         input.reserve(READ_CHUNK);
         tokio::select! {
@@ -259,8 +280,31 @@ where
             () = drain::started(&mut drain), if !draining => {
                 draining = true;
             }
+            _ = all_idle.changed(), if ticket.is_idle() => {}
         }
     }
+}
+
+/// How long a drained connection reads (and drops) what the client still sends after its
+/// last answer, before it is closed.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Closes a drained connection: the write side first, then what the client still sends is
+/// read and dropped until it closes too (or [`LINGER`] passes). Closing at once would reset
+/// the connection when those bytes arrive, and a reset can make the client's system drop the
+/// last answers before the client reads them.
+async fn close_lingering<S: AsyncRead + AsyncWrite + Unpin>(mut socket: S) -> io::Result<()> {
+    socket.shutdown().await?;
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Ok(n) = socket.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+    Ok(())
 }
 
 /// Hands `request` to the handler; at debug level, inside a span of its own that records the

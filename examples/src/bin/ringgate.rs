@@ -116,6 +116,7 @@ fn init_logging(config: &NodeConfig) -> Result<(), String> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_span_events(spans)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let installed = match config.log.format {
         LogFormat::Human => builder.try_init(),
