@@ -81,6 +81,9 @@ struct Sources {
 
 type Fmt = Result<(), std::fmt::Error>;
 
+/// Reads one gauge of a pool.
+type PoolGauge = fn(&crate::pool::PoolSnapshot) -> i64;
+
 fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> Fmt {
     let metric = ConstCounter::new(value);
     metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
@@ -244,7 +247,7 @@ impl Collector for Sources {
                 .iter()
                 .map(|p| (p.addr.to_string(), identity_label(&p.identity)))
                 .collect();
-            let values: [(&str, &str, fn(&crate::pool::PoolSnapshot) -> i64); 4] = [
+            let values: [(&str, &str, PoolGauge); 4] = [
                 (
                     "ringgate_pool_connections",
                     "Open connections of each pool (replica and identity).",

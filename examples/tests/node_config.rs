@@ -159,9 +159,17 @@ fn flags_beat_variables_which_beat_the_file() {
     assert_eq!(shown.cluster.password.as_deref(), Some("(hidden)"));
 }
 
+/// A config file, variables, flags, and the key the refusal must name.
+type Case = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static [&'static str],
+    &'static str,
+);
+
 #[test]
 fn bad_settings_are_refused_naming_the_key() {
-    let cases: [(&str, &[(&str, &str)], &[&str], &str); 7] = [
+    let cases: [Case; 7] = [
         (
             "[cluster]\nlocal_datacenter = \"dc1\"\n",
             &[],

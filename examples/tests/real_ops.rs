@@ -45,7 +45,7 @@ fn metrics_scraped_during_a_driver_run_parse_and_count_the_load() {
     let before = scrape(admin);
 
     let port = node.addr.port().to_string();
-    let mut load = ops_py_command(&["load", "127.0.0.1", &port, "ops_metrics", "8", "16"])
+    let load = ops_py_command(&["load", "127.0.0.1", &port, "ops_metrics", "8", "16"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

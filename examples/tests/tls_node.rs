@@ -169,7 +169,7 @@ async fn tls_replica_certificates_are_checked_as_configured() {
     let addr = SocketAddr::new(instance.hosts[0], 9042);
     let client = (dir.join("client.pem"), dir.join("client.key"));
     let tls = |ca: &str, with_client: bool, verify: bool, name: Option<&str>| {
-        let client = with_client.then(|| (client.0.as_path(), client.1.as_path()));
+        let client = with_client.then_some((client.0.as_path(), client.1.as_path()));
         ClientTls::from_pem_files(&dir.join(ca), client, verify, name).unwrap()
     };
     let attempt = |tls: Option<ClientTls>| async move {
