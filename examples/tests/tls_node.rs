@@ -4,7 +4,8 @@
 //! `make tls` starts it and runs these tests): the Python driver and gocql reach the node over
 //! TLS with client certificates, clients without a valid one are refused with a log line, the
 //! replicas' certificates are checked (CA, name) as configured, and a drain under load loses
-//! no request that was in flight at SIGTERM.
+//! no request that was in flight at SIGTERM (requests sent afterwards are refused, or find the
+//! connection closed once the node has answered everything it received).
 //!
 //! The drain test pauses the instance's node for a few seconds: run these tests one at a time
 //! (`make tls` does).
@@ -336,11 +337,10 @@ fn tls_drain_under_load_answers_every_request_in_flight_at_sigterm() {
         "in flight at SIGTERM, all answered:\n{text}"
     );
     assert_eq!(count("marked_lost"), 0, "{text}");
-    assert_eq!(
-        count("lost"),
-        0,
-        "every request answered or refused:\n{text}"
-    );
+    // Sent after SIGTERM: refused, or (sent after the node's last answer) finding the
+    // connection closed; never a timeout or another error.
+    assert_eq!(count("lost_other"), 0, "{text}");
+    assert_eq!(count("lost"), count("lost_closed"), "{text}");
     assert!(
         node.stderr()
             .contains("drained: every client had its last answer"),

@@ -17,7 +17,8 @@ or fails; then waits for every request still in flight. Prints `started` once th
 writes are acknowledged. A line on stdin marks the requests in flight then (`marked=<n>`):
 the test sends it just before it stops the node. At the end: `ok=` (acknowledged writes),
 `refused=` (answered with the node's "shutting down" error), `lost=` (anything else: no
-answer, a broken connection, another error), the same three for the marked requests
+answer, a broken connection, another error; `lost_closed=` those that found their connection
+closed, or no connection left to send on, `lost_other=` the rest), the same three for the marked requests
 (`marked_ok=`, `marked_refused=`, `marked_lost=`) and `acked=<id,id,...>`.
 
 metrics: fetches <url>, parses it with the Prometheus project's strict OpenMetrics parser
@@ -196,6 +197,16 @@ def drain(host, port, keyspace, concurrency):
     say("ok", len(acked))
     say("refused", len(refused))
     say("lost", len(lost))
+    # Requests sent after the drain began may find the connection closing: the node closes
+    # once it answered everything it received, and cannot answer what it never read.
+    # (NoHostAvailable with no error of any host: the driver had no connection left to send on.)
+    closed = [
+        n
+        for n, e in lost
+        if "was closed" in e or "ConnectionShutdown" in e or e.endswith("any hosts', {})")
+    ]
+    say("lost_closed", len(closed))
+    say("lost_other", len(lost) - len(closed))
     lost_ids = set(n for n, _ in lost)
     say("marked_ok", len(marked & set(acked)))
     say("marked_refused", len(marked & set(refused)))
