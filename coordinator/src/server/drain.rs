@@ -1,5 +1,6 @@
 //! [`Drain`]: the signal that makes a front end stop gracefully — it stops accepting, answers
-//! every request it has received, closes each client after its last answer, and returns once
+//! every request it has received, closes its clients once none has anything left to answer,
+//! and returns once
 //! every client is gone or [`ServerConfig::drain_grace`](super::ServerConfig::drain_grace)
 //! has passed.
 

@@ -59,8 +59,10 @@ pub async fn serve<H: Handler>(
 
 /// As [`serve`], until `drain` is started: then the listener closes (new clients are
 /// refused), every request already received is answered, requests that arrive afterwards
-/// get an OVERLOADED error saying the node is shutting down, and each client is closed after
-/// its last answer. Returns once every client is gone, or once
+/// get an OVERLOADED error saying the node is shutting down, and once no client has a request
+/// left to answer, every client is closed (together: a driver takes a closed connection for a
+/// node going away, and would fail what still runs on its other connections). Returns once
+/// every client is gone, or once
 /// [`ServerConfig::drain_grace`] has passed (the clients left are then closed).
 pub async fn serve_until<H: Handler>(
     listener: TcpListener,

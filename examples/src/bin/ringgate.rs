@@ -9,8 +9,9 @@
 //! environment variables and flags, each overriding the one before; `--print-config` shows
 //! the result. Once it serves, it prints one line naming the cluster, its nodes and the
 //! protocol version it speaks to them. SIGINT or SIGTERM drains it: it stops accepting,
-//! answers every request it received (within `drain_grace_seconds`), closes each client after
-//! its last answer, and exits 0. A second signal stops it at once.
+//! answers every request it received (within `drain_grace_seconds`), refuses later ones,
+//! closes its clients once none has anything left to answer, and exits 0. A second signal
+//! stops it at once.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -63,9 +64,22 @@ fn command() -> Command {
                 .require_equals(true)
                 .default_missing_value("true")
                 .value_name("BOOL"),
-            Kind::List => arg.action(ArgAction::Append).value_delimiter(','),
+            Kind::List => arg
+                .action(ArgAction::Append)
+                .value_delimiter(',')
+                .value_name("LIST"),
             Kind::Integer => arg.value_name("N"),
-            Kind::Text => arg,
+            Kind::Text if key.path.ends_with("listen") => arg.value_name("ADDR"),
+            Kind::Text if key.path.starts_with("tls.") || key.path.ends_with("_file") => {
+                arg.value_name("FILE")
+            }
+            Kind::Text
+                if key.path.starts_with("replica_tls.")
+                    && key.path != "replica_tls.server_name" =>
+            {
+                arg.value_name("FILE")
+            }
+            Kind::Text => arg.value_name("VALUE"),
         };
         if key.flag == "contact-points" {
             arg = arg.alias("contact-point");
