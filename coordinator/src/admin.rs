@@ -42,6 +42,7 @@ pub const LATENCY_BUCKETS_MICROS: [u64; 16] = [
 /// - `coordinator_requests_total`, `coordinator_errors_total`, `retries_total`,
 ///   `speculative_executions_total`, `reprepares_total`, `timeouts_total`,
 ///   `stream_ids_exhausted_total`: the request path's counters;
+/// - `replica_read_bytes_total`, `replica_written_bytes_total` (the whole process's);
 /// - `replica_latency_seconds{replica}` (a histogram), `replica_errors_total{replica}`;
 /// - `pool_connections`, `pool_in_flight`, `pool_orphaned_streams`, `pool_up`, each
 ///   `{replica,identity}`.
@@ -196,6 +197,20 @@ impl Collector for Sources {
         ] {
             counter(&mut encoder, name, help, value)?;
         }
+
+        let (read, written) = crate::pool::replica_bytes();
+        counter(
+            &mut encoder,
+            "ringgate_replica_read_bytes",
+            "Bytes read from replicas (every connection of the process).",
+            read,
+        )?;
+        counter(
+            &mut encoder,
+            "ringgate_replica_written_bytes",
+            "Bytes written to replicas (every connection of the process).",
+            written,
+        )?;
 
         let histograms = self
             .coordinator

@@ -105,6 +105,8 @@ fn metrics_scraped_during_a_driver_run_parse_and_count_the_load() {
     assert!(counter(&after, "ringgate_client_read_bytes_total", &[]) > ops * 20.0);
     assert!(counter(&after, "ringgate_client_written_bytes_total", &[]) > ops * 8.0);
     assert!(counter(&after, "ringgate_client_connections_accepted_total", &[]) >= 2.0);
+    assert!(counter(&after, "ringgate_replica_read_bytes_total", &[]) > ops * 8.0);
+    assert!(counter(&after, "ringgate_replica_written_bytes_total", &[]) > ops * 20.0);
     assert!(counter(&after, "ringgate_coordinator_requests_total", &[]) >= ops);
     // Replica latency histograms: the load ran on dc1's replicas; every bucket series is
     // cumulative and ends with +Inf equal to the count.

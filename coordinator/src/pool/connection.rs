@@ -338,7 +338,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
         tokio::select! {
             read = reader.read_buf(&mut buf) => match read {
                 Ok(0) => break "the node closed the connection".to_owned(),
-                Ok(_) => shared.touch(),
+                Ok(n) => {
+                    shared.touch();
+                    super::traffic::read(n);
+                }
                 Err(e) => break format!("read failed: {e}"),
             },
             _ = closed.changed() => return,
@@ -365,6 +368,7 @@ fn dispatch(shared: &Shared, envelope: Envelope, events: Option<&mpsc::Sender<En
 
 async fn write_flushed<W: AsyncWrite + Unpin>(writer: &mut W, out: &[u8]) -> std::io::Result<()> {
     writer.write_all(out).await?;
+    super::traffic::written(out.len());
     writer.flush().await
 }
 
