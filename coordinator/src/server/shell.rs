@@ -89,7 +89,9 @@ pub async fn serve_until<H: Handler>(
                     connections.spawn(async move {
                         let _open = OpenConnection::new(&config.metrics);
                         let client = Client { peer, drain, ticket };
-                        if let Err(e) = accept_client(socket, client, &config, handler).await {
+                        // Corked: the requests one poll sends reach each node in one write.
+                        let served = crate::pool::cork::Corked::new(accept_client(socket, client, &config, handler));
+                        if let Err(e) = served.await {
                             tracing::debug!(%peer, error = %e, "client connection ended");
                         }
                         drop(permit);
@@ -243,6 +245,14 @@ where
             }
         }
         from_read = false;
+        if session.has_output() && !pending.is_empty() {
+            // More answers may be about to come in from other nodes' connections: let their
+            // readers run first, and send everything ready then in one write.
+            tokio::task::yield_now().await;
+            while let Some(Some(done)) = pending.next().now_or_never() {
+                finish(&mut session, &metrics, done);
+            }
+        }
         if let Some(bytes) = session.transmit() {
             socket.write_all(&bytes).await?;
             // A no-op on TCP; over TLS it sends what the TLS layer still holds.
