@@ -474,7 +474,8 @@ impl Layers {
             }
         }
         for p in paths {
-            if key_at(&p).is_none() {
+            let section = KEYS.iter().any(|k| k.path.starts_with(&format!("{p}.")));
+            if key_at(&p).is_none() && !section {
                 return Err(ConfigError {
                     message: unknown_key_message(&p),
                     key: p,
@@ -889,6 +890,13 @@ mod tests {
         assert_eq!(e.key, "listen", "{e}");
         let e = build("[cluster]\nusername = \"u\"").unwrap_err();
         assert_eq!(e.key, "cluster.password");
+        // An empty section is no setting; an empty [tls] lacks its certificate.
+        assert_eq!(build("[cluster]\n[log]\n").unwrap(), NodeConfig::default());
+        let e = build("[tls]\n").unwrap_err();
+        assert_eq!(e.key, "tls", "{e}");
+        assert!(e.message.contains("cert"), "{e}");
+        let e = build("[nonsense]\n").unwrap_err();
+        assert_eq!(e.key, "nonsense");
     }
 
     #[test]
