@@ -45,7 +45,8 @@ pub const LATENCY_BUCKETS_MICROS: [u64; 16] = [
 /// - `replica_read_bytes_total`, `replica_written_bytes_total` (the whole process's);
 /// - `replica_latency_seconds{replica}` (a histogram), `replica_errors_total{replica}`;
 /// - `pool_connections`, `pool_in_flight`, `pool_orphaned_streams`, `pool_up`, each
-///   `{replica,identity}`.
+///   `{replica,identity,version}` (`version`: the protocol version a pool is kept to for
+///   clients that speak it, or `newest`).
 #[derive(Debug)]
 pub struct MetricsExporter {
     registry: Registry,
@@ -258,9 +259,14 @@ impl Collector for Sources {
 
         let pools = self.coordinator.pools().snapshot();
         if !pools.is_empty() {
-            let labelled: Vec<(String, String)> = pools
+            let labelled: Vec<(String, String, String)> = pools
                 .iter()
-                .map(|p| (p.addr.to_string(), identity_label(&p.identity)))
+                .map(|p| {
+                    let version = p
+                        .version
+                        .map_or_else(|| "newest".to_owned(), |v| format!("v{}", v as u8));
+                    (p.addr.to_string(), identity_label(&p.identity), version)
+                })
                 .collect();
             let values: [(&str, &str, PoolGauge); 4] = [
                 (
@@ -286,10 +292,11 @@ impl Collector for Sources {
             ];
             for (name, help, value) in values {
                 let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-                for (pool, (replica, identity)) in pools.iter().zip(&labelled) {
+                for (pool, (replica, identity, version)) in pools.iter().zip(&labelled) {
                     let labels = [
                         ("replica", replica.as_str()),
                         ("identity", identity.as_str()),
+                        ("version", version.as_str()),
                     ];
                     ConstGauge::new(value(pool)).encode(family.encode_family(&labels)?)?;
                 }

@@ -16,7 +16,7 @@ use crate::protocol::message::{
 };
 use crate::protocol::{Opcode, ProtocolVersion};
 use crate::request::{
-    Coordinator, ForwardContext, Forwarded, QueryResult, RawRequest, RequestError,
+    Coordinator, ForwardContext, Forwarded, QueryResult, RawRequest, RawResult, RequestError,
 };
 
 use super::auth::{AuthFailure, Authenticator, Credentials, Identity};
@@ -110,7 +110,7 @@ async fn run(
 ) -> Result<Reply, RequestError> {
     let version = request.version;
     let context = ForwardContext {
-        keyspace: request.keyspace.clone(),
+        keyspace: request.keyspace,
         ..ForwardContext::default()
     };
     let raw = RawRequest {
@@ -119,14 +119,12 @@ async fn run(
         flags: request.flags,
         body: request.body,
     };
-    let mut forwarded = coordinator.forward_raw(raw, &context).await?;
-    if let Forwarded::Result(result) = &forwarded {
-        crate::request::trace::replica(result.node);
+    let forwarded = coordinator.forward_raw(raw, &context).await?;
+    match &forwarded {
+        Forwarded::Raw(raw) => crate::request::trace::replica(raw.node),
+        Forwarded::Result(result) => crate::request::trace::replica(result.node),
+        Forwarded::Prepared(_) | Forwarded::Use(_) => {}
     }
-    let restated = match &mut forwarded {
-        Forwarded::Result(result) => restated(result, tables)?,
-        Forwarded::Prepared(_) | Forwarded::Use(_) => false,
-    };
     Ok(match forwarded {
         Forwarded::Use(keyspace) => use_keyspace(coordinator, keyspace),
         Forwarded::Prepared(statement) => {
@@ -140,15 +138,39 @@ async fn run(
             }
             Reply::Message(Response::Result(ResultBody::Prepared(Box::new(prepared))))
         }
-        Forwarded::Result(result) if restated => reencode(*result, version)?,
+        // A schema read's rows may carry replication to restate: decoded to look.
+        Forwarded::Raw(raw) if raw.schema_read && tables.is_some() => {
+            let mut result = raw.decode()?;
+            if restated(&mut result, tables)? || raw.version != version {
+                reencode(result, version)?
+            } else {
+                passthrough(raw)
+            }
+        }
         // Same version on both sides: the node's bytes as they came.
-        Forwarded::Result(result) if result.version == version => Reply::Raw {
-            opcode: Opcode::Result,
-            flags: result.flags,
-            body: result.raw,
-        },
-        Forwarded::Result(result) => reencode(*result, version)?,
+        Forwarded::Raw(raw) if raw.version == version => passthrough(raw),
+        Forwarded::Raw(raw) => reencode(raw.decode()?, version)?,
+        Forwarded::Result(mut result) => {
+            if restated(&mut result, tables)? || result.version != version {
+                reencode(*result, version)?
+            } else {
+                Reply::Raw {
+                    opcode: Opcode::Result,
+                    flags: result.flags,
+                    body: result.raw,
+                }
+            }
+        }
     })
+}
+
+/// A node's RESULT sent on as it came.
+fn passthrough(raw: RawResult) -> Reply {
+    Reply::Raw {
+        opcode: Opcode::Result,
+        flags: raw.flags,
+        body: raw.body,
+    }
 }
 
 /// Restates the replication of `system_schema.keyspaces` rows over the Ringgate nodes

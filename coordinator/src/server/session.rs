@@ -47,7 +47,7 @@ pub struct ServerSession {
     pub(crate) version: Option<ProtocolVersion>,
     pub(crate) compression: Option<Compression>,
     pub(crate) phase: Phase,
-    pub(crate) keyspace: Option<String>,
+    pub(crate) keyspace: Option<Arc<str>>,
     pub(crate) identity: Option<Arc<Identity>>,
     pub(crate) registered: Vec<EventType>,
     pub(crate) in_flight: usize,
@@ -205,7 +205,7 @@ impl ServerSession {
             }
             Reply::Message(response) => {
                 if let Response::Result(ResultBody::SetKeyspace(ks)) = &response {
-                    self.keyspace = Some(ks.clone());
+                    self.keyspace = Some(ks.as_str().into());
                 }
                 self.send(stream, &response);
             }
@@ -238,7 +238,7 @@ impl ServerSession {
         if let Ok((_, message)) = split {
             if message.get(..4) == Some(&[0, 0, 0, 3]) {
                 if let Ok(ResultBody::SetKeyspace(ks)) = ResultBody::decode(&message, version) {
-                    self.keyspace = Some(ks);
+                    self.keyspace = Some(ks.into());
                 }
             }
         }
