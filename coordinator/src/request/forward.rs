@@ -233,6 +233,9 @@ impl Coordinator {
             keyspace: statement.keyspace.as_deref(),
             token,
         });
+        if let Some(routing) = &routing {
+            super::trace::token(routing.token);
+        }
         let options = RequestOptions {
             consistency: Some(view.consistency),
             idempotent: is_read(&statement.query),

@@ -24,6 +24,13 @@ pub(crate) fn routing(routing: Option<&(Option<String>, i64)>) {
     }
 }
 
+/// The token a request is routed by.
+pub(crate) fn token(token: i64) {
+    if enabled() {
+        tracing::Span::current().record("token", token);
+    }
+}
+
 /// The table of a prepared statement, as its metadata names it.
 pub(crate) fn statement(statement: &PreparedStatement) {
     if !enabled() {
