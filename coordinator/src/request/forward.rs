@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use ringgate_protocol::frame::Flags;
 use ringgate_protocol::message::{
-    BatchQuery, CustomPayload, Request, Values, fast, split_response_body,
+    BatchQuery, CustomPayload, Request, Values, fast, response_message,
 };
 use ringgate_protocol::primitives::RawValue;
 use ringgate_protocol::{Opcode, ProtocolVersion};
@@ -78,7 +78,7 @@ impl RawResult {
     /// The RESULT's kind (1 Void, 2 Rows, 3 Set_keyspace, 4 Prepared, 5 Schema_change),
     /// read without decoding the rest.
     pub fn kind(&self) -> Option<i32> {
-        let (_, message) = split_response_body(
+        let message = response_message(
             &self.body,
             self.flags.contains(Flags::TRACING),
             self.flags.contains(Flags::WARNING),
@@ -190,7 +190,8 @@ impl Coordinator {
     async fn raw_result(&self, answer: Answer, schema_read: bool) -> Forwarded {
         let result = RawResult::new(answer, schema_read);
         if result.kind() == Some(SCHEMA_CHANGE) {
-            self.await_schema_agreement(result.node).await;
+            // Boxed: rare, and kept out of the size of every forwarded request's future.
+            Box::pin(self.await_schema_agreement(result.node)).await;
         }
         Forwarded::Raw(result)
     }
@@ -285,9 +286,10 @@ impl Coordinator {
                 let keyspace = prepare
                     .keyspace
                     .or_else(|| context.keyspace.as_deref().map(str::to_owned));
-                let statement = self
-                    .prepare_statement(keyspace.as_deref(), &prepare.query)
-                    .await?;
+                // Boxed: its wait on every node is kept out of the size of every forwarded
+                // request's future.
+                let statement =
+                    Box::pin(self.prepare_statement(keyspace.as_deref(), &prepare.query)).await?;
                 return Ok(Step::Done(Forwarded::Prepared(statement)));
             }
             Request::Query(mut query) => {

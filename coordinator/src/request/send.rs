@@ -206,7 +206,8 @@ impl Coordinator {
             Instant::now(),
         );
         if options.idempotent && inner.config.speculative != SpeculativeExecution::None {
-            self.run_concurrently(machine, out, timeout).await
+            // Boxed: kept out of the size of every other request's future.
+            Box::pin(self.run_concurrently(machine, out, timeout)).await
         } else {
             self.run_in_turn(machine, out, timeout).await
         }
@@ -245,7 +246,7 @@ impl Coordinator {
                 }
                 Some(Action::Reprepare { attempt, node, id }) => {
                     self.inner.metrics.increment(Counter::Reprepares);
-                    match self.reprepare(node, &id, timeout).await {
+                    match Box::pin(self.reprepare(node, &id, timeout)).await {
                         Ok(()) => machine.reprepared(attempt, Ok(()), Instant::now()),
                         Err(SendError::Failed(f)) => {
                             machine.reprepared(attempt, Err(f), Instant::now());

@@ -16,7 +16,7 @@ use crate::protocol::frame::{
 };
 use crate::protocol::message::Event;
 use crate::protocol::message::{
-    ErrorDetails, ErrorResponse, EventType, Response, ResultBody, split_response_body,
+    ErrorDetails, ErrorResponse, EventType, Response, ResultBody, response_message,
 };
 use crate::protocol::{Direction, Opcode, ProtocolVersion};
 
@@ -229,18 +229,18 @@ impl ServerSession {
     /// Records the keyspace a forwarded `USE` switched to.
     fn note_keyspace(&mut self, flags: Flags, body: &Bytes) {
         let Some(version) = self.version else { return };
-        let split = split_response_body(
+        let message = response_message(
             body,
             flags.contains(Flags::TRACING),
             flags.contains(Flags::WARNING),
             flags.contains(Flags::CUSTOM_PAYLOAD),
         );
-        if let Ok((_, message)) = split {
-            if message.get(..4) == Some(&[0, 0, 0, 3]) {
-                if let Ok(ResultBody::SetKeyspace(ks)) = ResultBody::decode(&message, version) {
-                    self.keyspace = Some(ks.into());
-                }
-            }
+        if let Ok(message) = message
+            && message.get(..4) == Some(&[0, 0, 0, 3])
+            && let Ok(ResultBody::SetKeyspace(ks)) =
+                ResultBody::decode(&body.slice_ref(message), version)
+        {
+            self.keyspace = Some(ks.into());
         }
     }
 
