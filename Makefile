@@ -1,10 +1,12 @@
 # The two commands of the README:
 #   make demo   a real local Cassandra cluster and a short CQL session through a real driver
 #   make test   every check and test, against that real cluster (what CI runs)
-.PHONY: demo test cluster lint drivers unit auth gateway-auth fuzz-smoke bench bench-smoke bench-compare bench-compare-shotover down
+.PHONY: demo test cluster lint drivers unit auth gateway-auth tls fuzz-smoke bench bench-smoke bench-compare bench-compare-shotover down
 
 SHELL := /bin/bash
 FUZZ_SECONDS ?= 10
+# The cluster instance of the `tls_*` tests (see scripts/cluster: 127.0.1K.x, beside the tests' own).
+TLS_CLUSTER_ID ?= 2
 
 demo:
 	scripts/demo
@@ -13,7 +15,7 @@ demo:
 cluster:
 	scripts/cluster up --nodes 3 --topology two-dc
 
-test: cluster lint drivers unit bench-smoke gateway-auth fuzz-smoke auth
+test: cluster lint drivers unit bench-smoke gateway-auth fuzz-smoke tls auth
 
 # The real drivers the node is tested with, from their registries (pinned; built once into
 # ~/.cache/ringgate): Python driver and cqlsh, Node.js driver, gocql, Java driver.
@@ -31,7 +33,7 @@ lint:
 # Tests in `disruptive_*` files stop and start nodes: they run last, alone, one at a time.
 unit:
 	scripts/tools
-	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'not binary(/^disruptive_/) and not binary(/^auth_/) and not binary(/^gateway_auth/)'
+	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'not binary(/^disruptive_/) and not binary(/^auth_/) and not binary(/^gateway_auth/) and not binary(/^tls_/)'
 	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'binary(/^disruptive_/)' --test-threads 1
 	cargo test --workspace --doc --locked
 
@@ -47,6 +49,13 @@ gateway-auth:
 	RINGGATE_CLUSTER_ID=$(GATEWAY_AUTH_CLUSTER) scripts/cluster up --nodes 1 --topology one-dc --auth
 	RINGGATE_CLUSTER_ID=$(GATEWAY_AUTH_CLUSTER) cargo nextest run -p ringgate-gateway --locked --profile $${NEXTEST_PROFILE:-default} -E 'binary(/^gateway_auth/)'; \
 	  rc=$$?; RINGGATE_CLUSTER_ID=$(GATEWAY_AUTH_CLUSTER) scripts/cluster down; exit $$rc
+
+# Tests in `tls_*` files need a cluster with client_encryption_options (TLS only, client
+# certificates required): one node of their own instance, beside the tests' cluster. One at a
+# time: the drain test pauses that node.
+tls:
+	RINGGATE_CLUSTER_ID=$(TLS_CLUSTER_ID) scripts/cluster up --nodes 1 --topology one-dc --tls
+	RINGGATE_CLUSTER_ID=$(TLS_CLUSTER_ID) cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'binary(/^tls_/)' --test-threads 1
 
 fuzz-smoke:
 	@if ls fuzz/fuzz_targets/*.rs >/dev/null 2>&1; then \
@@ -78,3 +87,5 @@ bench-compare-shotover: cluster
 
 down:
 	scripts/cluster down
+	RINGGATE_CLUSTER_ID=$(GATEWAY_AUTH_CLUSTER) scripts/cluster down
+	RINGGATE_CLUSTER_ID=$(TLS_CLUSTER_ID) scripts/cluster down

@@ -16,6 +16,8 @@
 //! - [`plan`]: which nodes a request tries, in which order, and what a failure leads to.
 //! - [`health`]: keeps the view's node states and the pools in step.
 //! - [`metrics`]: per-node latency histograms and request counters.
+//! - [`tls`]: TLS (rustls) for the front end's listener and for connections to replicas.
+//! - [`admin`]: what an admin endpoint serves: metrics as OpenMetrics text, readiness.
 //! - [`cql`]: CQL text — a lexer and the statement classifier used to route plain queries.
 //!
 //! # A short guide
@@ -109,6 +111,7 @@
 /// are not a client's to choose freely (node addresses, ids the nodes derive, names).
 pub(crate) type FastHash = foldhash::fast::RandomState;
 
+pub mod admin;
 pub mod cluster;
 pub mod cql;
 pub mod health;
@@ -117,6 +120,7 @@ pub mod plan;
 pub mod pool;
 pub mod request;
 pub mod server;
+pub mod tls;
 
 pub use ringgate_protocol as protocol;
 pub use ringgate_routing as routing;

@@ -1,11 +1,11 @@
 //! Request metrics: per-node latency histograms and request counters, readable as plain data
-//! ([`Metrics::snapshot`]) and as Prometheus text ([`render_prometheus`]).
+//! ([`Metrics::snapshot`], [`Metrics::latency_histograms`]); [`crate::admin`] renders them for
+//! Prometheus.
 //!
 //! Recording is cheap: counters are relaxed atomics, and a latency goes into its node's
 //! histogram under that node's own mutex (held for one increment), found in a concurrent map
 //! without a global lock.
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -36,6 +36,7 @@ struct Inner {
     speculative_executions: AtomicU64,
     reprepares: AtomicU64,
     timeouts: AtomicU64,
+    stream_ids_exhausted: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -159,6 +160,8 @@ pub enum Counter {
     Reprepares,
     /// Attempts that got no answer within the client-side timeout.
     Timeouts,
+    /// Attempts never sent because the node's connections had no free stream id in time.
+    StreamIdsExhausted,
 }
 
 impl Metrics {
@@ -181,6 +184,7 @@ impl Metrics {
             Counter::SpeculativeExecutions => &i.speculative_executions,
             Counter::Reprepares => &i.reprepares,
             Counter::Timeouts => &i.timeouts,
+            Counter::StreamIdsExhausted => &i.stream_ids_exhausted,
         }
     }
 
@@ -278,9 +282,57 @@ impl Metrics {
             speculative_executions: load(Counter::SpeculativeExecutions),
             reprepares: load(Counter::Reprepares),
             timeouts: load(Counter::Timeouts),
+            stream_ids_exhausted: load(Counter::StreamIdsExhausted),
             nodes,
         }
     }
+
+    /// Each node's latencies counted into buckets: for every node (sorted by address), how
+    /// many answers took at most `bounds_micros[i]` and more than the bound before it, and
+    /// last how many took longer than every bound; with the count and the sum. Computed from
+    /// the node's histogram when asked: recording costs nothing more.
+    pub fn latency_histograms(&self, bounds_micros: &[u64]) -> Vec<LatencyHistogram> {
+        let mut out: Vec<LatencyHistogram> = self
+            .inner
+            .nodes
+            .iter()
+            .map(|entry| {
+                let mut buckets = vec![0u64; bounds_micros.len() + 1];
+                let (mut count, mut sum_micros) = (0, 0);
+                if let Some(l) = &entry.latency {
+                    let l = l.lock().unwrap_or_else(PoisonError::into_inner);
+                    count = l.histogram.len();
+                    sum_micros = l.sum_micros;
+                    for v in l.histogram.iter_recorded() {
+                        let value = l.histogram.lowest_equivalent(v.value_iterated_to());
+                        let i = bounds_micros.partition_point(|b| *b < value);
+                        buckets[i] += v.count_since_last_iteration();
+                    }
+                }
+                LatencyHistogram {
+                    addr: *entry.key(),
+                    count,
+                    sum_micros,
+                    buckets,
+                }
+            })
+            .collect();
+        out.sort_by_key(|h| h.addr);
+        out
+    }
+}
+
+/// One node's latencies in buckets ([`Metrics::latency_histograms`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatencyHistogram {
+    /// The node.
+    pub addr: SocketAddr,
+    /// Answers timed.
+    pub count: u64,
+    /// The sum of their latencies.
+    pub sum_micros: u64,
+    /// Answers per bucket (not cumulative): one per bound, then one past the last bound.
+    pub buckets: Vec<u64>,
 }
 
 /// The metrics at one moment, as plain data.
@@ -298,6 +350,8 @@ pub struct MetricsSnapshot {
     pub reprepares: u64,
     /// Attempts timed out on the client side.
     pub timeouts: u64,
+    /// Attempts never sent for want of a free stream id.
+    pub stream_ids_exhausted: u64,
     /// Each node's attempts, by address.
     pub nodes: Vec<NodeSnapshot>,
 }
@@ -324,100 +378,6 @@ pub struct NodeSnapshot {
     pub p999_micros: u64,
     /// The highest latency.
     pub max_micros: u64,
-}
-
-/// `snapshot` in the Prometheus text exposition format (version 0.0.4): the counters as
-/// `ringgate_*_total`, each node's latency as the summary `ringgate_node_latency_seconds`
-/// (quantiles, `_sum`, `_count`), its errors and its highest latency, labelled `node`.
-pub fn render_prometheus(snapshot: &MetricsSnapshot) -> String {
-    let mut out = String::with_capacity(1024 + snapshot.nodes.len() * 512);
-    let counters = [
-        ("requests", "Requests started.", snapshot.requests),
-        ("errors", "Requests that failed.", snapshot.errors),
-        ("retries", "Retries.", snapshot.retries),
-        (
-            "speculative_executions",
-            "Speculative executions started.",
-            snapshot.speculative_executions,
-        ),
-        (
-            "reprepares",
-            "Statements re-prepared after UNPREPARED.",
-            snapshot.reprepares,
-        ),
-        ("timeouts", "Attempts timed out.", snapshot.timeouts),
-    ];
-    for (name, help, value) in counters {
-        let _ = writeln!(out, "# HELP ringgate_{name}_total {help}");
-        let _ = writeln!(out, "# TYPE ringgate_{name}_total counter");
-        let _ = writeln!(out, "ringgate_{name}_total {value}");
-    }
-    if snapshot.nodes.is_empty() {
-        return out;
-    }
-    let seconds = |micros: u64| micros as f64 / 1e6;
-    out.push_str("# HELP ringgate_node_latency_seconds Response time of each node.\n");
-    out.push_str("# TYPE ringgate_node_latency_seconds summary\n");
-    for n in &snapshot.nodes {
-        let node = escape_label(&n.addr.to_string());
-        for (q, v) in [
-            ("0.5", n.p50_micros),
-            ("0.9", n.p90_micros),
-            ("0.99", n.p99_micros),
-            ("0.999", n.p999_micros),
-        ] {
-            let _ = writeln!(
-                out,
-                "ringgate_node_latency_seconds{{node=\"{node}\",quantile=\"{q}\"}} {}",
-                seconds(v)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "ringgate_node_latency_seconds_sum{{node=\"{node}\"}} {}",
-            seconds(n.sum_micros)
-        );
-        let _ = writeln!(
-            out,
-            "ringgate_node_latency_seconds_count{{node=\"{node}\"}} {}",
-            n.count
-        );
-    }
-    out.push_str("# HELP ringgate_node_latency_max_seconds Highest response time of each node.\n");
-    out.push_str("# TYPE ringgate_node_latency_max_seconds gauge\n");
-    for n in &snapshot.nodes {
-        let node = escape_label(&n.addr.to_string());
-        let _ = writeln!(
-            out,
-            "ringgate_node_latency_max_seconds{{node=\"{node}\"}} {}",
-            seconds(n.max_micros)
-        );
-    }
-    out.push_str("# HELP ringgate_node_errors_total Failed attempts on each node.\n");
-    out.push_str("# TYPE ringgate_node_errors_total counter\n");
-    for n in &snapshot.nodes {
-        let node = escape_label(&n.addr.to_string());
-        let _ = writeln!(
-            out,
-            "ringgate_node_errors_total{{node=\"{node}\"}} {}",
-            n.errors
-        );
-    }
-    out
-}
-
-/// A label value with `\`, `"` and newlines escaped as the exposition format requires.
-fn escape_label(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -540,81 +500,27 @@ mod tests {
         assert_eq!((snap.nodes[0].count, snap.nodes[0].errors), (301, 1));
     }
 
-    /// Splits one exposition line into (name, labels, value), or fails the test.
-    fn parse_sample(line: &str) -> (String, Vec<(String, String)>, f64) {
-        let (series, value) = line.rsplit_once(' ').expect("a value");
-        let value: f64 = value.parse().expect("a number");
-        let (name, labels) = match series.split_once('{') {
-            None => (series.to_string(), Vec::new()),
-            Some((name, rest)) => {
-                let body = rest.strip_suffix('}').expect("closing brace");
-                let labels = body
-                    .split("\",")
-                    .map(|pair| {
-                        let (k, v) = pair.split_once("=\"").expect("key=\"value\"");
-                        (k.to_string(), v.trim_end_matches('"').to_string())
-                    })
-                    .collect();
-                (name.to_string(), labels)
-            }
-        };
-        assert!(
-            !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
-            "metric name {name:?}"
-        );
-        (name, labels, value)
-    }
-
     #[test]
-    fn prometheus_text_is_name_labels_value_lines() {
+    fn histograms_bucket_every_answer_once() {
         let metrics = Metrics::new();
-        for us in [100, 200, 300] {
-            metrics.record_latency(addr(1), Duration::from_micros(us));
+        for us in [50, 100, 150, 900, 1_000, 1_100, 5_000_000] {
+            metrics.record_latency(addr(2), Duration::from_micros(us));
         }
-        metrics.record_latency("[::1]:9042".parse().unwrap(), Duration::from_millis(2));
-        metrics.increment(Counter::Requests);
-        metrics.increment(Counter::Reprepares);
-        metrics.increment(Counter::Reprepares);
-        let text = render_prometheus(&metrics.snapshot());
-        let mut samples = Vec::new();
-        for line in text.lines() {
-            if line.starts_with("# HELP ") || line.starts_with("# TYPE ") {
-                continue;
-            }
-            samples.push(parse_sample(line));
-        }
-        let find = |name: &str, node: Option<&str>| {
-            samples
-                .iter()
-                .find(|(n, l, _)| {
-                    n == name && node.is_none_or(|a| l.iter().any(|(k, v)| k == "node" && v == a))
-                })
-                .map(|(_, _, v)| *v)
-        };
-        assert_eq!(find("ringgate_requests_total", None), Some(1.0));
-        assert_eq!(find("ringgate_reprepares_total", None), Some(2.0));
-        assert_eq!(find("ringgate_retries_total", None), Some(0.0));
+        metrics.record_latency(addr(1), Duration::from_micros(10));
+        let h = metrics.latency_histograms(&[100, 1_000, 10_000]);
+        assert_eq!(h.len(), 2);
         assert_eq!(
-            find("ringgate_node_latency_seconds_count", Some("10.0.0.1:9042")),
-            Some(3.0)
+            (h[0].addr, h[0].buckets.clone()),
+            (addr(1), vec![1, 0, 0, 0])
         );
+        // Two significant digits: each value counts at the low end of its bucket.
+        assert_eq!(h[1].buckets, vec![2, 3, 1, 1]);
+        assert_eq!(h[1].count, 7);
         assert_eq!(
-            find("ringgate_node_latency_seconds_sum", Some("10.0.0.1:9042")),
-            Some(0.0006)
+            h[1].sum_micros,
+            50 + 100 + 150 + 900 + 1_000 + 1_100 + 5_000_000
         );
-        assert_eq!(
-            find("ringgate_node_latency_seconds_count", Some("[::1]:9042")),
-            Some(1.0)
-        );
-        let quantiles = samples
-            .iter()
-            .filter(|(n, _, _)| n == "ringgate_node_latency_seconds")
-            .count();
-        assert_eq!(quantiles, 8, "four quantiles for each of two nodes");
-        assert!(text.ends_with('\n'));
-        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        metrics.increment(Counter::StreamIdsExhausted);
+        assert_eq!(metrics.snapshot().stream_ids_exhausted, 1);
     }
 }

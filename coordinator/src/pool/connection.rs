@@ -406,7 +406,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
         tokio::select! {
             read = reader.read_buf(&mut buf) => match read {
                 Ok(0) => break "the node closed the connection".to_owned(),
-                Ok(_) => shared.touch(),
+                Ok(n) => {
+                    shared.touch();
+                    super::traffic::read(n);
+                }
                 Err(e) => break format!("read failed: {e}"),
             },
             _ = closed.changed() => return,
@@ -429,6 +432,14 @@ fn dispatch(shared: &Shared, envelope: Envelope, events: Option<&mpsc::Sender<En
     if !shared.streams.complete(stream, Ok(envelope)) {
         tracing::warn!(addr = %shared.addr, stream, "response on a stream id with no request");
     }
+}
+
+/// Writes `out` whole, then flushes: a no-op on TCP; over TLS it sends what the TLS layer
+/// could not write yet.
+async fn write_flushed<W: AsyncWrite + Unpin>(writer: &mut W, out: &[u8]) -> std::io::Result<()> {
+    writer.write_all(out).await?;
+    super::traffic::written(out.len());
+    writer.flush().await
 }
 
 async fn write_loop<W: AsyncWrite + Unpin>(shared: Arc<Shared>, mut writer: W) {
@@ -459,7 +470,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(shared: Arc<Shared>, mut writer: W) {
             spare = pending;
             continue;
         }
-        if let Err(e) = writer.write_all(&pending).await {
+        if let Err(e) = write_flushed(&mut writer, &pending).await {
             break Some(format!("write failed: {e}"));
         }
         pending.clear();

@@ -16,8 +16,9 @@ use ringgate_protocol::message::{
 };
 use ringgate_protocol::{Direction, ProtocolVersion};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+
+use crate::tls::{ClientTls, ReplicaStream};
 
 use super::{
     ConnectError, ConnectFuture, Connection, ConnectionConfig, Connector, decode_response,
@@ -56,6 +57,8 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     /// Settings of the established connection.
     pub connection: ConnectionConfig,
+    /// TLS to the nodes (`None`: plain TCP).
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for ConnectOptions {
@@ -66,6 +69,7 @@ impl Default for ConnectOptions {
             credentials: None,
             connect_timeout: Duration::from_secs(5),
             connection: ConnectionConfig::default(),
+            tls: None,
         }
     }
 }
@@ -153,7 +157,7 @@ impl From<std::io::Error> for Refusal {
 
 /// One connection's handshake state: the socket, the codec, and the bytes read so far.
 struct Exchange {
-    socket: TcpStream,
+    socket: ReplicaStream,
     codec: FrameCodec,
     buf: BytesMut,
     version: ProtocolVersion,
@@ -178,6 +182,7 @@ impl Exchange {
             .and_then(|()| self.codec.flush(&mut out))
             .map_err(|e| Refusal::Failed(e.to_string()))?;
         self.socket.write_all(&out).await?;
+        self.socket.flush().await?;
         Ok(())
     }
 
@@ -217,9 +222,8 @@ async fn connect_version(
     addr: SocketAddr,
     version: ProtocolVersion,
     options: &ConnectOptions,
-) -> Result<(TcpStream, FrameCodec, BytesMut, Handshake), Refusal> {
-    let socket = TcpStream::connect(addr).await?;
-    socket.set_nodelay(true)?;
+) -> Result<(ReplicaStream, FrameCodec, BytesMut, Handshake), Refusal> {
+    let socket = ReplicaStream::connect(addr, options.tls.as_ref()).await?;
     let mut x = Exchange {
         socket,
         codec: FrameCodec::client(),

@@ -9,9 +9,11 @@ mod response;
 mod streams;
 #[cfg(test)]
 mod tests;
+mod traffic;
 
 pub use connection::{Connection, ConnectionConfig, ConnectionError};
 pub use handshake::{ConnectOptions, Credentials, Handshake, TcpConnector, connect};
 pub use node::{ConnectError, ConnectFuture, Connector, Health, NodePool, PoolConfig};
-pub use registry::{Identity, Pools};
+pub use registry::{Identity, PoolSnapshot, Pools};
 pub use response::decode_response;
+pub use traffic::replica_bytes;

@@ -143,10 +143,70 @@ impl Pools {
             .map(|p| p.health())
     }
 
+    /// Every pool's node, identity, version, open connections and stream ids in flight, sorted
+    /// by node, identity and version.
+    pub fn snapshot(&self) -> Vec<PoolSnapshot> {
+        let mut pools: Vec<PoolSnapshot> = self
+            .pools
+            .iter()
+            .map(|entry| {
+                let (addr, identity, version) = entry.key();
+                let pool = entry.value();
+                let (in_flight, orphaned) = pool.in_flight();
+                PoolSnapshot {
+                    addr: *addr,
+                    identity: identity.clone(),
+                    version: *version,
+                    open_connections: pool.open_connections(),
+                    in_flight,
+                    orphaned,
+                    up: pool.health() == Health::Up,
+                }
+            })
+            .collect();
+        pools.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+        pools
+    }
+
     /// How many pools exist, and how many connections they hold open.
     pub fn stats(&self) -> (usize, usize) {
         self.pools.iter().fold((0, 0), |(pools, conns), p| {
             (pools + 1, conns + p.open_connections())
         })
     }
+}
+
+fn sort_key(p: &PoolSnapshot) -> (SocketAddr, (u8, &str), Option<u8>) {
+    (
+        p.addr,
+        identity_key(&p.identity),
+        p.version.map(|v| v as u8),
+    )
+}
+
+fn identity_key(identity: &Identity) -> (u8, &str) {
+    match identity {
+        Identity::Service => (0, ""),
+        Identity::User(name) => (1, name),
+    }
+}
+
+/// One pool at one moment ([`Pools::snapshot`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSnapshot {
+    /// The node.
+    pub addr: SocketAddr,
+    /// Who its connections log in as.
+    pub identity: Identity,
+    /// The newest protocol version its connections may speak (`None`: the newest the
+    /// options allow).
+    pub version: Option<ProtocolVersion>,
+    /// Connections open.
+    pub open_connections: usize,
+    /// Stream ids in flight over them.
+    pub in_flight: usize,
+    /// Of those, stream ids held by requests that timed out unanswered.
+    pub orphaned: usize,
+    /// Whether the pool is up (has a connection).
+    pub up: bool,
 }

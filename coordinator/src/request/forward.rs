@@ -208,6 +208,7 @@ impl Coordinator {
         let Some(statement) = self.inner.prepared.by_id_slice(view.id) else {
             return Err(RequestError::UnknownPrepared(body.slice_ref(view.id)));
         };
+        super::trace::statement(&statement);
         if let Some(keyspace) = &statement.use_keyspace {
             return Ok(Some(Forwarded::Use(keyspace.clone())));
         }
@@ -233,6 +234,9 @@ impl Coordinator {
             keyspace: statement.keyspace.as_deref(),
             token,
         });
+        if let Some(routing) = &routing {
+            super::trace::token(routing.token);
+        }
         let options = RequestOptions {
             consistency: Some(view.consistency),
             idempotent: is_read(&statement.query),
@@ -260,6 +264,7 @@ impl Coordinator {
         out: &Outgoing<'_>,
         planned: &Planned,
     ) -> Result<Answer, RequestError> {
+        super::trace::routing(planned.routing.as_ref());
         let routing = Routing::of(&planned.routing);
         self.send(out, routing, &planned.options, planned.lwt).await
     }
@@ -319,6 +324,7 @@ impl Coordinator {
                 let statement = self
                     .cached_statement(&execute.id)
                     .ok_or_else(|| RequestError::UnknownPrepared(execute.id.clone()))?;
+                super::trace::statement(&statement);
                 if let Some(keyspace) = &statement.use_keyspace {
                     return Ok(Step::Done(Forwarded::Use(keyspace.clone())));
                 }

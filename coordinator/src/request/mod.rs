@@ -18,6 +18,7 @@ mod result;
 mod send;
 mod statement;
 mod text_routing;
+pub(crate) mod trace;
 mod values;
 
 use std::collections::HashSet;
@@ -284,6 +285,17 @@ impl Coordinator {
     /// The cluster view this coordinator follows.
     pub fn cluster(&self) -> &Cluster {
         &self.inner.cluster
+    }
+
+    /// The connection pools to the cluster's nodes (for their counts: connections, stream
+    /// ids in flight).
+    pub fn pools(&self) -> &Pools {
+        &self.inner.pools
+    }
+
+    /// The datacenter requests go to first, as configured.
+    pub fn local_dc(&self) -> Option<&str> {
+        self.inner.config.local_dc.as_deref()
     }
 
     /// Runs CQL text with values by position or by name (each encoded as the CQL type its

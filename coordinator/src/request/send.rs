@@ -363,6 +363,7 @@ impl Coordinator {
                 metrics.record_node_error(node);
             }
             NodeFailure::Timeout(_) => metrics.increment(Counter::Timeouts),
+            NodeFailure::Busy(_) => metrics.increment(Counter::StreamIdsExhausted),
             _ => {}
         }
     }

@@ -119,7 +119,13 @@ async fn run(
         flags: request.flags,
         body: request.body,
     };
-    Ok(match coordinator.forward_raw(raw, &context).await? {
+    let forwarded = coordinator.forward_raw(raw, &context).await?;
+    match &forwarded {
+        Forwarded::Raw(raw) => crate::request::trace::replica(raw.node),
+        Forwarded::Result(result) => crate::request::trace::replica(result.node),
+        Forwarded::Prepared(_) | Forwarded::Use(_) => {}
+    }
+    Ok(match forwarded {
         Forwarded::Use(keyspace) => use_keyspace(coordinator, keyspace),
         Forwarded::Prepared(statement) => {
             let mut prepared = statement.prepared.clone();

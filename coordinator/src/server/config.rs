@@ -1,9 +1,12 @@
 //! [`ServerConfig`]: limits, authentication and the system tables of a Ringgate front end.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::auth::Authenticator;
+use super::metrics::ServerMetrics;
 use super::system::SystemTables;
+use crate::tls::ServerTls;
 
 /// Cassandra's default `native_transport_max_frame_size`: 16 MiB.
 pub const DEFAULT_MAX_BODY_LEN: usize = 16 * 1024 * 1024;
@@ -13,6 +16,11 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 2048;
 
 /// Default bound on client connections a node serves at once.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// Default bound on how long a drain waits for clients' requests to be answered: longer than
+/// the coordinator's default request timeout (12 s), so that every request in flight gets its
+/// answer or its timeout error.
+pub const DEFAULT_DRAIN_GRACE: Duration = Duration::from_secs(30);
 
 /// How a Ringgate node serves its clients; shared by every session.
 #[derive(Clone)]
@@ -29,11 +37,18 @@ pub struct ServerConfig {
     pub max_in_flight: usize,
     /// The most clients served at once; connections past it are closed as soon as accepted.
     pub max_connections: usize,
+    /// TLS on the listener (`None`: plain TCP).
+    pub tls: Option<ServerTls>,
+    /// Where clients' requests, connections and bytes are counted.
+    pub metrics: ServerMetrics,
+    /// The longest a drain ([`serve_until`](super::serve_until)) waits for the answers to
+    /// requests in flight.
+    pub drain_grace: Duration,
 }
 
 impl ServerConfig {
-    /// A configuration with the defaults: no authentication, 16 MiB bodies, 2048 requests in
-    /// flight per connection, 10,000 connections.
+    /// A configuration with the defaults: no authentication, no TLS, 16 MiB bodies, 2048
+    /// requests in flight per connection, 10,000 connections, a 30 s drain grace period.
     pub fn new(system: Arc<SystemTables>) -> Self {
         ServerConfig {
             system,
@@ -41,6 +56,9 @@ impl ServerConfig {
             max_body_len: DEFAULT_MAX_BODY_LEN,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            tls: None,
+            metrics: ServerMetrics::new(),
+            drain_grace: DEFAULT_DRAIN_GRACE,
         }
     }
 
@@ -66,6 +84,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_body_len", &self.max_body_len)
             .field("max_in_flight", &self.max_in_flight)
             .field("max_connections", &self.max_connections)
-            .finish()
+            .field("tls", &self.tls)
+            .field("drain_grace", &self.drain_grace)
+            .finish_non_exhaustive()
     }
 }

@@ -39,8 +39,10 @@
 mod auth;
 mod backend;
 mod config;
+mod drain;
 mod event;
 mod handshake;
+mod metrics;
 mod refusal;
 mod replication;
 mod requests;
@@ -54,12 +56,17 @@ pub use auth::{
 };
 pub use backend::{CoordinatorAuthenticator, CoordinatorHandler, system_tables};
 pub use config::{
-    DEFAULT_MAX_BODY_LEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_IN_FLIGHT, ServerConfig,
+    DEFAULT_DRAIN_GRACE, DEFAULT_MAX_BODY_LEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_IN_FLIGHT,
+    ServerConfig,
 };
+pub use drain::Drain;
 pub use event::{ForwardRequest, Reply, SessionEvent};
+pub use metrics::{
+    REQUEST_OPCODES, REQUEST_OUTCOMES, ServerMetrics, ServerSnapshot, outcome_label,
+};
 pub use refusal::{SUPPORTED_VERSIONS, message as unsupported_version_message};
 pub use session::ServerSession;
-pub use shell::{Handler, serve};
+pub use shell::{Handler, serve, serve_until};
 pub use token::{IssuedTokens, NoRandomness, TOKEN_USERNAME, TokenAuthenticator, TokenStore};
 
 #[cfg(test)]

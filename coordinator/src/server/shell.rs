@@ -1,25 +1,30 @@
 //! [`serve`]: the tokio shell around [`ServerSession`]. One task per client moves bytes
-//! between the socket and the session; a [`Handler`] forwards requests, the configured
-//! [`Authenticator`](super::Authenticator) checks credentials.
+//! between the socket (TCP, or TLS when the config has it) and the session; a [`Handler`]
+//! forwards requests, the configured [`Authenticator`](super::Authenticator) checks
+//! credentials. [`serve_until`] stops gracefully when its [`Drain`] is started.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, broadcast};
+use tokio::sync::{Semaphore, broadcast, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
-use crate::protocol::message::Event;
+use crate::protocol::message::{ErrorDetails, ErrorResponse, Event, Response};
 
 use super::auth::{AuthFailure, Identity};
 use super::config::ServerConfig;
+use super::drain::{self, ClientTicket, Clients, Drain};
 use super::event::{ForwardRequest, Reply, SessionEvent};
+use super::metrics::{REQUEST_OPCODES, ServerMetrics, opcode_index, outcome};
 use super::session::ServerSession;
 
 /// What a Ringgate node does with the requests it does not answer itself.
@@ -39,28 +44,54 @@ pub trait Handler: Send + Sync + 'static {
 /// grows it. Kept small: every busy client connection holds one.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// The longest a client may take over its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Accepts clients on `listener` until it fails, serving each on its own task. The connection
 /// tasks belong to this future: dropping it (on shutdown, say) ends every connection.
+/// [`serve_until`] stops gracefully instead.
 pub async fn serve<H: Handler>(
     listener: TcpListener,
     config: Arc<ServerConfig>,
     handler: Arc<H>,
 ) -> io::Result<()> {
+    serve_until(listener, config, handler, Drain::new()).await
+}
+
+/// As [`serve`], until `drain` is started: then the listener closes (new clients are
+/// refused), every request already received is answered, requests that arrive afterwards
+/// get an OVERLOADED error saying the node is shutting down, and once no client has a request
+/// left to answer, every client is closed (together: a driver takes a closed connection for a
+/// node going away, and would fail what still runs on its other connections). Returns once
+/// every client is gone, or once
+/// [`ServerConfig::drain_grace`] has passed (the clients left are then closed).
+pub async fn serve_until<H: Handler>(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    handler: Arc<H>,
+    drain: Drain,
+) -> io::Result<()> {
     let mut connections = JoinSet::new();
     let permits = Arc::new(Semaphore::new(config.max_connections));
+    let mut draining = drain.subscribe();
+    let clients = Clients::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     let Ok(permit) = permits.clone().try_acquire_owned() else {
+                        config.metrics.connection_refused();
                         tracing::warn!(%peer, limit = config.max_connections, "too many clients");
                         drop(socket);
                         continue;
                     };
-                    let (config, handler) = (config.clone(), handler.clone());
+                    let (config, handler, drain) = (config.clone(), handler.clone(), drain.subscribe());
+                    let ticket = clients.enter();
                     connections.spawn(async move {
+                        let _open = OpenConnection::new(&config.metrics);
+                        let client = Client { peer, drain, ticket };
                         // Corked: the requests one poll sends reach each node in one write.
-                        let served = crate::pool::cork::Corked::new(connection(socket, config, handler));
+                        let served = crate::pool::cork::Corked::new(accept_client(socket, client, &config, handler));
                         if let Err(e) = served.await {
                             tracing::debug!(%peer, error = %e, "client connection ended");
                         }
@@ -75,7 +106,46 @@ pub async fn serve<H: Handler>(
                 Err(e) => return Err(e),
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            () = drain::started(&mut draining) => break,
         }
+    }
+    drop(listener);
+    let clients = connections.len();
+    tracing::info!(
+        clients,
+        grace = ?config.drain_grace,
+        "draining: new clients refused; answering what is in flight"
+    );
+    let drained = tokio::time::timeout(config.drain_grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    match drained {
+        Ok(()) => tracing::info!(clients, "drained: every client had its last answer"),
+        Err(_) => {
+            tracing::warn!(
+                left = connections.len(),
+                "drain grace period over: closing the clients left"
+            );
+            connections.shutdown().await;
+        }
+    }
+    Ok(())
+}
+
+/// Counts a client as connected while it lives (also when its task is aborted).
+struct OpenConnection<'a>(&'a ServerMetrics);
+
+impl<'a> OpenConnection<'a> {
+    fn new(metrics: &'a ServerMetrics) -> Self {
+        metrics.connection_opened();
+        OpenConnection(metrics)
+    }
+}
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.connection_closed();
     }
 }
 
@@ -93,29 +163,77 @@ fn is_transient(e: &io::Error) -> bool {
 
 /// What a connection task waits on besides the socket.
 enum Done {
-    Reply(i16, Reply),
+    /// A reply on a stream, to a request of this opcode (an index of `REQUEST_OPCODES`).
+    Reply(i16, u8, Reply),
     Auth(Result<Identity, AuthFailure>),
 }
 
-/// Serves one client until it disconnects or the session closes.
-async fn connection<H: Handler>(
+/// A client connection's address and its part in a drain.
+struct Client {
+    peer: SocketAddr,
+    drain: watch::Receiver<bool>,
+    ticket: ClientTicket,
+}
+
+/// Runs the TLS handshake when the listener has TLS, then serves the client.
+async fn accept_client<H: Handler>(
     socket: TcpStream,
-    config: Arc<ServerConfig>,
+    client: Client,
+    config: &Arc<ServerConfig>,
     handler: Arc<H>,
 ) -> io::Result<()> {
     socket.set_nodelay(true)?;
-    let (mut reader, mut writer) = socket.into_split();
+    let peer = client.peer;
+    let Some(tls) = &config.tls else {
+        return connection(socket, client, config.clone(), handler).await;
+    };
+    let failure = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(socket)).await {
+        Ok(Ok(stream)) => return connection(stream, client, config.clone(), handler).await,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no handshake within {TLS_HANDSHAKE_TIMEOUT:?}"),
+    };
+    config.metrics.tls_handshake_failed();
+    tracing::warn!(%peer, error = %failure, "client refused: TLS handshake failed");
+    Ok(())
+}
+
+/// Serves one client until it disconnects, the session closes, or (draining) it and every
+/// other client have had their last answers.
+async fn connection<S, H>(
+    mut socket: S,
+    client: Client,
+    config: Arc<ServerConfig>,
+    handler: Arc<H>,
+) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    H: Handler,
+{
+    let Client {
+        peer,
+        mut drain,
+        mut ticket,
+    } = client;
+    let mut all_idle = ticket.all_idle();
+    let metrics = config.metrics.clone();
     let mut session = ServerSession::new(config.clone());
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut pending: FuturesUnordered<BoxFuture<'static, Done>> = FuturesUnordered::new();
     let mut events = handler.events();
+    let mut draining = *drain.borrow();
+    // Whether the session's new events come from bytes read (after the drain started, such
+    // requests are refused) rather than from held requests it released.
+    let mut from_read = false;
     loop {
         while let Some(event) = session.poll_event() {
             match event {
+                SessionEvent::Request(request) if draining && from_read => {
+                    let reply = shutting_down();
+                    metrics.request(opcode_index(request.opcode), outcome(&reply).0);
+                    session.reply(request.stream, reply);
+                }
                 SessionEvent::Request(request) => {
-                    let stream = request.stream;
-                    let reply = handler.request(request);
-                    pending.push(Box::pin(async move { Done::Reply(stream, reply.await) }));
+                    pending.push(dispatch(&*handler, request, peer));
                 }
                 SessionEvent::Authenticate { credentials, .. } => match &config.authenticator {
                     Some(authenticator) => {
@@ -127,46 +245,137 @@ async fn connection<H: Handler>(
                 SessionEvent::Registered(_) => {}
             }
         }
+        from_read = false;
         if session.has_output() && !pending.is_empty() {
             // More answers may be about to come in from other nodes' connections: let their
             // readers run first, and send everything ready then in one write.
             tokio::task::yield_now().await;
             while let Some(Some(done)) = pending.next().now_or_never() {
-                finish(&mut session, done);
+                finish(&mut session, &metrics, done);
             }
         }
         if let Some(bytes) = session.transmit() {
-            writer.write_all(&bytes).await?;
+            socket.write_all(&bytes).await?;
+            // A no-op on TCP; over TLS it sends what the TLS layer still holds.
+            socket.flush().await?;
+            metrics.bytes_out(bytes.len());
         }
         if session.is_closed() {
-            return writer.shutdown().await;
+            return socket.shutdown().await;
+        }
+        if draining && pending.is_empty() && session.held() == 0 {
+            ticket.idle();
+            if *all_idle.borrow() {
+                return close_lingering(socket).await;
+            }
         }
         input.reserve(READ_CHUNK);
         tokio::select! {
-            read = reader.read_buf(&mut input) => {
-                if read? == 0 {
+            read = socket.read_buf(&mut input) => {
+                let n = read?;
+                if n == 0 {
                     return Ok(());
                 }
+                metrics.bytes_in(n);
+                from_read = true;
                 session.receive(&mut input);
             }
             Some(done) = pending.next(), if !pending.is_empty() => {
-                finish(&mut session, done);
+                finish(&mut session, &metrics, done);
                 // Every other answer ready now goes out in the same write.
                 while let Some(Some(done)) = pending.next().now_or_never() {
-                    finish(&mut session, done);
+                    finish(&mut session, &metrics, done);
                 }
             }
             Some(event) = next_event(&mut events) => {
                 session.push_event(&event);
             }
+            () = drain::started(&mut drain), if !draining => {
+                draining = true;
+            }
+            _ = all_idle.changed(), if ticket.is_idle() => {}
         }
     }
 }
 
+/// How long a drained connection reads (and drops) what the client still sends after its
+/// last answer, before it is closed.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Closes a drained connection: the write side first, then what the client still sends is
+/// read and dropped until it closes too (or [`LINGER`] passes). Closing at once would reset
+/// the connection when those bytes arrive, and a reset can make the client's system drop the
+/// last answers before the client reads them.
+async fn close_lingering<S: AsyncRead + AsyncWrite + Unpin>(mut socket: S) -> io::Result<()> {
+    socket.shutdown().await?;
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Ok(n) = socket.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+    Ok(())
+}
+
+/// Hands `request` to the handler; at debug level, inside a span of its own that records the
+/// client, the outcome and the latency (the request path adds keyspace, table, token and
+/// replica where it knows them).
+fn dispatch<H: Handler>(
+    handler: &H,
+    request: ForwardRequest,
+    peer: SocketAddr,
+) -> BoxFuture<'static, Done> {
+    let stream = request.stream;
+    let opcode = opcode_index(request.opcode);
+    if tracing::level_enabled!(tracing::Level::DEBUG) {
+        let span = tracing::debug_span!(
+            "request",
+            client = %peer,
+            stream,
+            opcode = REQUEST_OPCODES[usize::from(opcode)],
+            keyspace = request.keyspace.as_deref(),
+            table = tracing::field::Empty,
+            token = tracing::field::Empty,
+            replica = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            latency_us = tracing::field::Empty,
+        );
+        if !span.is_disabled() {
+            let reply = span.in_scope(|| handler.request(request));
+            let started = Instant::now();
+            return Box::pin(async move {
+                let reply = reply.instrument(span.clone()).await;
+                span.record("outcome", outcome(&reply).1);
+                span.record(
+                    "latency_us",
+                    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                );
+                Done::Reply(stream, opcode, reply)
+            });
+        }
+    }
+    let reply = handler.request(request);
+    Box::pin(async move { Done::Reply(stream, opcode, reply.await) })
+}
+
+/// The answer to a request that arrives while the node drains.
+fn shutting_down() -> Reply {
+    Reply::Message(Response::Error(ErrorResponse::new(
+        ErrorDetails::Overloaded,
+        "this Ringgate node is shutting down",
+    )))
+}
+
 /// Hands a finished request or authentication to the session.
-fn finish(session: &mut ServerSession, done: Done) {
+fn finish(session: &mut ServerSession, metrics: &ServerMetrics, done: Done) {
     match done {
-        Done::Reply(stream, reply) => session.reply(stream, reply),
+        Done::Reply(stream, opcode, reply) => {
+            metrics.request(opcode, outcome(&reply).0);
+            session.reply(stream, reply);
+        }
         Done::Auth(outcome) => session.authenticated(outcome),
     }
 }

@@ -5,88 +5,188 @@
 //! ringgate --contact-points 127.0.0.1,127.0.0.2 --listen 127.0.0.1:9142 --local-dc dc1
 //! ```
 //!
-//! Once it serves, it prints one line naming the cluster, its nodes and the protocol version
-//! it speaks to them. SIGINT or SIGTERM stops it: it stops accepting, closes its clients'
-//! connections and its own, and exits 0.
+//! Settings come from a TOML file (`--config`, see `examples/ringgate.toml`), `RINGGATE_*`
+//! environment variables and flags, each overriding the one before; `--print-config` shows
+//! the result. Once it serves, it prints one line naming the cluster, its nodes and the
+//! protocol version it speaks to them. SIGINT or SIGTERM drains it: it stops accepting,
+//! answers every request it received (within `drain_grace_seconds`), refuses later ones,
+//! closes its clients once none has anything left to answer, and exits 0. A second signal
+//! stops it at once.
 
-use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
-use clap::Parser;
+use clap::{Arg, ArgAction, ArgMatches, Command};
 use ringgate::pool::Credentials;
 use ringgate::request::{Coordinator, CoordinatorConfig};
 use ringgate::server::system::RinggateNode;
 use ringgate::server::{
-    Authenticator, CoordinatorHandler, Identity, IssuedTokens, SUPPORTED_VERSIONS, ServerConfig,
-    TokenAuthenticator, serve, system_tables,
+    Authenticator, CoordinatorHandler, Drain, Identity, IssuedTokens, SUPPORTED_VERSIONS,
+    ServerConfig, TokenAuthenticator, serve_until, system_tables,
 };
+use ringgate::tls::{ClientTls, ServerTls, TlsError};
+use ringgate_examples::admin_http::{Admin, serve_admin};
+use ringgate_examples::node_config::{KEYS, Kind, Layers, LogFormat, NodeConfig, Origin};
 
-/// The CQL port a contact point without one listens on.
-const CQL_PORT: u16 = 9042;
-
-/// A Ringgate node: a CQL coordinator in front of a Cassandra cluster.
-#[derive(Debug, Parser)]
-#[command(name = "ringgate", version)]
-struct Args {
-    /// Where clients connect (port 0: any free port; the startup line tells which).
-    #[arg(long, default_value = "127.0.0.1:9142")]
-    listen: SocketAddr,
-    /// Nodes of the cluster to join through, `host[:port]` (port 9042 when omitted);
-    /// comma-separated or repeated.
-    #[arg(
-        long = "contact-points",
-        alias = "contact-point",
-        value_delimiter = ',',
-        default_value = "127.0.0.1",
-        value_parser = contact_point
-    )]
-    contact_points: Vec<SocketAddr>,
-    /// The cluster's datacenter requests go to first.
-    #[arg(long)]
-    local_dc: Option<String>,
-    /// The datacenter this node reports to clients (default: the local DC, or `dc1`).
-    #[arg(long)]
-    dc: Option<String>,
-    /// The rack this node reports to clients.
-    #[arg(long, default_value = "rack1")]
-    rack: String,
-    /// Another Ringgate node, listed to clients in `system.peers` (repeat for more).
-    #[arg(long = "peer")]
-    peers: Vec<SocketAddr>,
-    /// Check clients' credentials against the cluster (its PasswordAuthenticator) and run each
-    /// session's requests as its user.
-    #[arg(long)]
-    auth: bool,
-    /// Accept tokens as passwords of the user `token`: a file of lines
-    /// `<token> <user> [<cluster role> <role's password>]` (`#` starts a comment). A session
-    /// logged in with a token runs as its cluster role, or as this node's own user when the
-    /// line names none. With --auth, other usernames are checked against the cluster.
-    #[arg(long)]
-    token_file: Option<PathBuf>,
-    /// The node's own user on a cluster with authentication (with --password).
-    #[arg(long, requires = "password")]
-    username: Option<String>,
-    /// The password of --username.
-    #[arg(long, requires = "username")]
-    password: Option<String>,
+/// The command line: a flag for every configuration key, `--config` and `--print-config`.
+fn command() -> Command {
+    let mut command = Command::new("ringgate")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(
+            "A Ringgate node: a CQL coordinator in front of a Cassandra cluster.\n\n\
+             Settings come from a TOML file (--config), RINGGATE_* environment variables and \
+             these flags, each overriding the one before.",
+        )
+        .arg(
+            Arg::new("config")
+                .long("config")
+                .env("RINGGATE_CONFIG")
+                .value_name("FILE")
+                .help("A TOML config file (examples/ringgate.toml shows every key)"),
+        )
+        .arg(
+            Arg::new("print-config")
+                .long("print-config")
+                .action(ArgAction::SetTrue)
+                .help("Print the effective configuration as TOML and exit"),
+        );
+    for key in &KEYS {
+        let mut arg = Arg::new(key.flag).long(key.flag).help(format!(
+            "{} [env: {}] [file: {}]",
+            key.help, key.env, key.path
+        ));
+        arg = match key.kind {
+            Kind::Bool => arg
+                .num_args(0..=1)
+                .require_equals(true)
+                .default_missing_value("true")
+                .value_name("BOOL"),
+            Kind::List => arg
+                .action(ArgAction::Append)
+                .value_delimiter(',')
+                .value_name("LIST"),
+            Kind::Integer => arg.value_name("N"),
+            Kind::Text if key.path.ends_with("listen") => arg.value_name("ADDR"),
+            Kind::Text if key.path.starts_with("tls.") || key.path.ends_with("_file") => {
+                arg.value_name("FILE")
+            }
+            Kind::Text
+                if key.path.starts_with("replica_tls.")
+                    && key.path != "replica_tls.server_name" =>
+            {
+                arg.value_name("FILE")
+            }
+            Kind::Text => arg.value_name("VALUE"),
+        };
+        if key.flag == "contact-points" {
+            arg = arg.alias("contact-point");
+        }
+        command = command.arg(arg);
+    }
+    command
 }
 
-/// `host[:port]`, resolved.
-fn contact_point(text: &str) -> Result<SocketAddr, String> {
-    let resolved = match text.parse::<SocketAddr>() {
-        Ok(addr) => return Ok(addr),
-        Err(_) if text.contains(':') && !text.contains("::") => text.to_socket_addrs(),
-        Err(_) => (text, CQL_PORT).to_socket_addrs(),
+/// The configuration from the file, the environment and the flags.
+fn configuration(matches: &ArgMatches) -> Result<NodeConfig, String> {
+    let mut layers = Layers::new();
+    if let Some(path) = matches.get_one::<String>("config") {
+        let path = PathBuf::from(path);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read the config file {}: {e}", path.display()))?;
+        layers.file(path, &text).map_err(|e| e.to_string())?;
+    }
+    layers.env(std::env::vars()).map_err(|e| e.to_string())?;
+    for key in &KEYS {
+        match key.kind {
+            Kind::List => {
+                if let Some(values) = matches.get_many::<String>(key.flag) {
+                    let values: Vec<String> = values.cloned().collect();
+                    layers.list(key, &values, Origin::Flag(key.flag));
+                }
+            }
+            _ => {
+                if let Some(value) = matches.get_one::<String>(key.flag) {
+                    layers
+                        .text(key, value, Origin::Flag(key.flag))
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+        }
+    }
+    layers.build().map_err(|e| e.to_string())
+}
+
+fn init_logging(config: &NodeConfig) -> Result<(), String> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(filter) if !filter.is_empty() => filter,
+        _ => config.log.filter()?,
     };
-    resolved
-        .map_err(|e| format!("cannot resolve {text}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{text} resolves to no address"))
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .map_err(|e| format!("log filter {filter:?}: {e}"))?;
+    let spans = tracing_subscriber::fmt::format::FmtSpan::CLOSE;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(spans)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let installed = match config.log.format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    installed.map_err(|e| format!("cannot start logging: {e}"))
+}
+
+/// TLS for the listener and the replicas, from the configured files. Errors name the key of
+/// the file at fault.
+fn tls(config: &NodeConfig) -> Result<(Option<ServerTls>, Option<ClientTls>), String> {
+    let named = |section: &str, files: &[(&str, Option<&Path>)], e: TlsError| {
+        let key = match &e {
+            TlsError::File { path, .. } => files
+                .iter()
+                .find(|(_, p)| *p == Some(path.as_path()))
+                .map_or(section.to_owned(), |(name, _)| format!("{section}.{name}")),
+            TlsError::Config(_) => section.to_owned(),
+        };
+        format!("configuration key `{key}`: {e}")
+    };
+    let listener = config
+        .tls
+        .as_ref()
+        .map(|t| {
+            ServerTls::from_pem_files(&t.cert, &t.key, t.client_ca.as_deref()).map_err(|e| {
+                let files = [
+                    ("cert", Some(t.cert.as_path())),
+                    ("key", Some(t.key.as_path())),
+                    ("client_ca", t.client_ca.as_deref()),
+                ];
+                named("tls", &files, e)
+            })
+        })
+        .transpose()?;
+    let replicas = config
+        .replica_tls
+        .as_ref()
+        .map(|t| {
+            let client = t.cert.as_deref().zip(t.key.as_deref());
+            ClientTls::from_pem_files(&t.ca, client, t.verify_hostname, t.server_name.as_deref())
+                .map_err(|e| {
+                    let files = [
+                        ("ca", Some(t.ca.as_path())),
+                        ("cert", t.cert.as_deref()),
+                        ("key", t.key.as_deref()),
+                    ];
+                    named("replica_tls", &files, e)
+                })
+        })
+        .transpose()?;
+    Ok((listener, replicas))
 }
 
 /// The tokens of a `--token-file`.
-fn read_tokens(path: &PathBuf) -> Result<IssuedTokens, String> {
+fn read_tokens(path: &Path) -> Result<IssuedTokens, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let tokens = IssuedTokens::new();
@@ -130,38 +230,82 @@ fn read_tokens(path: &PathBuf) -> Result<IssuedTokens, String> {
     Ok(tokens)
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "ringgate=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let args = Args::parse();
-    let tokens = args.token_file.as_ref().map(read_tokens).transpose()?;
-    let mut config = CoordinatorConfig::new(args.contact_points.clone());
-    config.local_dc = args.local_dc.clone();
-    if let (Some(username), Some(password)) = (args.username, args.password) {
-        config.credentials = Some(Credentials { username, password });
+fn main() -> ExitCode {
+    let matches = command().get_matches();
+    let config = match configuration(&matches) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("ringgate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if matches.get_flag("print-config") {
+        print!("{}", config.to_toml());
+        return ExitCode::SUCCESS;
     }
-    let coordinator = Coordinator::connect(config).await?;
-    let dc = args
+    let tls = match tls(&config) {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("ringgate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = init_logging(&config) {
+        eprintln!("ringgate: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("ringgate: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config, tls)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ringgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(
+    config: NodeConfig,
+    (listener_tls, replica_tls): (Option<ServerTls>, Option<ClientTls>),
+) -> Result<(), Box<dyn std::error::Error>> {
+    let tokens = config.token_file.as_deref().map(read_tokens).transpose()?;
+    let mut coordinator_config = CoordinatorConfig::new(config.contact_points()?);
+    coordinator_config.local_dc = config.cluster.local_dc.clone();
+    coordinator_config.request_timeout = Duration::from_millis(config.cluster.request_timeout_ms);
+    coordinator_config.connect.tls = replica_tls;
+    if let (Some(username), Some(password)) = (
+        config.cluster.username.clone(),
+        config.cluster.password.clone(),
+    ) {
+        coordinator_config.credentials = Some(Credentials { username, password });
+    }
+    let coordinator = Coordinator::connect(coordinator_config).await?;
+    let dc = config
         .dc
-        .or(args.local_dc)
+        .clone()
+        .or_else(|| config.cluster.local_dc.clone())
         .unwrap_or_else(|| "dc1".to_owned());
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let listen = listener.local_addr()?;
-    let node = |addr: SocketAddr| RinggateNode::new(addr.ip(), addr.port(), &dc, &args.rack);
+    let node = |addr: SocketAddr| RinggateNode::new(addr.ip(), addr.port(), &dc, &config.rack);
     let tables = system_tables(
         &coordinator,
         node(listen),
-        args.peers.iter().copied().map(node).collect(),
+        config.peers.iter().copied().map(node).collect(),
     )?;
     let handler = CoordinatorHandler::new(coordinator.clone()).presenting(Arc::clone(&tables));
     let mut server = ServerConfig::new(tables);
-    let passwords: Option<Arc<dyn Authenticator>> = args
+    server.max_connections = config.max_connections;
+    server.max_in_flight = config.max_in_flight;
+    server.drain_grace = Duration::from_secs(config.drain_grace_seconds);
+    server.tls = listener_tls;
+    let passwords: Option<Arc<dyn Authenticator>> = config
         .auth
         .then(|| Arc::new(handler.authenticator()) as Arc<dyn Authenticator>);
     let authenticator: Option<Arc<dyn Authenticator>> = match (tokens, passwords) {
@@ -177,16 +321,52 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(authenticator) = authenticator {
         server = server.with_authenticator(authenticator);
     }
-    println!("{}", startup_line(&coordinator, listen, &dc, &args.rack));
+    let drain = Drain::new();
+    let admin = match config.admin_listen {
+        Some(addr) => {
+            let admin_listener = tokio::net::TcpListener::bind(addr).await?;
+            let admin_addr = admin_listener.local_addr()?;
+            let admin = Arc::new(Admin::new(
+                coordinator.clone(),
+                server.metrics.clone(),
+                drain.clone(),
+            ));
+            Some((admin_addr, tokio::spawn(serve_admin(admin_listener, admin))))
+        }
+        None => None,
+    };
+    let tls_note = match &server.tls {
+        Some(tls) if tls.requires_client_certificates() => ", TLS with client certificates",
+        Some(_) => ", TLS",
+        None => "",
+    };
+    let mut line = startup_line(&coordinator, listen, &dc, &config.rack);
+    line.push_str(tls_note);
+    if let Some((addr, _)) = &admin {
+        line.push_str(&format!(", admin on http://{addr}"));
+    }
+    println!("{line}");
 
+    let served = serve_until(listener, Arc::new(server), Arc::new(handler), drain.clone());
+    tokio::pin!(served);
     let served = tokio::select! {
-        served = serve(listener, Arc::new(server), Arc::new(handler)) => served,
+        served = &mut served => served,
         signal = stop_signal() => {
-            tracing::info!(%signal, "stopping");
-            Ok(())
+            tracing::info!(%signal, "draining");
+            drain.start();
+            // A second signal stops at once.
+            tokio::select! {
+                served = &mut served => served,
+                signal = stop_signal() => {
+                    tracing::warn!(%signal, "stopping without waiting for the drain");
+                    Ok(())
+                }
+            }
         }
     };
-    // Leaving the select dropped the server: its clients' connections are closed.
+    if let Some((_, task)) = admin {
+        task.abort();
+    }
     coordinator.cluster().shutdown();
     served?;
     println!("ringgate stopped");

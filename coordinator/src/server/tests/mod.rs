@@ -18,6 +18,7 @@ use crate::protocol::{Direction, Opcode, ProtocolVersion};
 use crate::server::system::{RinggateNode, SystemInfo, SystemTables};
 
 mod auth;
+mod drain;
 mod handshake;
 mod interaction;
 mod malformed;

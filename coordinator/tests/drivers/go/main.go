@@ -2,6 +2,7 @@
 //
 //	gocql-scenario <host> <port> <version> <compression> <keyspace>
 //	gocql-scenario <host> <port> <version>:<compression>:<keyspace>...
+//	gocql-scenario tls <host> <port> <keyspace> <ca.pem> [<cert.pem> <key.pem>]   (tls.go)
 //
 // The second form runs several configurations in one process and prefixes every key with
 // `<keyspace>.`. Facts go to stdout as key=value lines; the driver's log goes to stderr.
@@ -46,6 +47,9 @@ func (e *stepError) Error() string { return e.step + ": " + e.err.Error() }
 func fail(step string, err error) error { return &stepError{step: step, err: err} }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "tls" {
+		os.Exit(tlsMain(os.Args[2:]))
+	}
 	args := os.Args[1:]
 	if len(args) < 3 {
 		usage()
