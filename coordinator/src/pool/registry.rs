@@ -70,18 +70,24 @@ impl Pools {
         if let Some(pool) = self.pools.get(&key) {
             return Some(Arc::clone(&pool));
         }
-        let options = match identity {
-            Identity::Service => self.options.clone(),
-            Identity::User(name) => ConnectOptions {
-                credentials: Some(self.users.get(name)?.clone()),
-                ..self.options.clone()
-            },
-        };
+        let options = self.connect_options(identity)?;
         let pool = self.pools.entry(key).or_insert_with(|| {
             let connector = Arc::new(TcpConnector::new(options, None));
             Arc::new(NodePool::start(addr, connector, self.config.clone()))
         });
         Some(Arc::clone(&pool))
+    }
+
+    /// How `identity`'s connections connect: the registry's options with that user's
+    /// credentials. `None` for a user whose credentials were never registered.
+    pub fn connect_options(&self, identity: &Identity) -> Option<ConnectOptions> {
+        Some(match identity {
+            Identity::Service => self.options.clone(),
+            Identity::User(name) => ConnectOptions {
+                credentials: Some(self.users.get(name)?.clone()),
+                ..self.options.clone()
+            },
+        })
     }
 
     /// A node was reported up: every pool to it retries now.

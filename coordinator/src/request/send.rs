@@ -16,7 +16,7 @@ use ringgate_protocol::message::{
 use ringgate_protocol::{Opcode, ProtocolVersion};
 use tokio::time::Instant;
 
-use super::{Coordinator, QueryResult, RequestError, RequestOptions};
+use super::{Coordinator, QueryResult, RequestError, RequestOptions, keyspaced};
 use crate::metrics::Counter;
 use crate::plan::{Failure, RetryContext, RetryDecision};
 use crate::pool::ConnectionError;
@@ -344,18 +344,30 @@ impl Coordinator {
             .await
             .ok_or_else(|| Attempt::NotSent(format!("no open connection ({:?})", pool.health())))?;
         let version = conn.version();
+        // A keyspace the connection's version cannot carry (v3/v4): see `keyspaced`.
+        let mut keyspace = None;
         let (opcode, flags, body) = match out.message {
             Message::Raw(raw) if raw.version == version => {
                 (raw.opcode, raw.flags, raw.body.clone())
             }
             Message::Raw(raw) => {
-                let (request, payload) = self.adapt(raw, version).map_err(Attempt::Fatal)?;
+                let (mut request, payload) = self.adapt(raw, version).map_err(Attempt::Fatal)?;
+                keyspace = keyspaced::fit(&mut request, version);
                 let tracing = raw.flags.contains(Flags::TRACING);
                 encode(&request, tracing, payload.as_ref(), version).map_err(Attempt::Fatal)?
+            }
+            Message::Typed(request) if keyspaced::needs_fitting(request, version) => {
+                let mut request = request.clone();
+                keyspace = keyspaced::fit(&mut request, version);
+                encode(&request, out.tracing, out.payload, version).map_err(Attempt::Fatal)?
             }
             Message::Typed(request) => {
                 encode(request, out.tracing, out.payload, version).map_err(Attempt::Fatal)?
             }
+        };
+        let conn = match keyspace {
+            Some(keyspace) => self.keyspace_connection(node, &keyspace, timeout).await?,
+            None => conn,
         };
         let envelope = conn
             .request(opcode, flags, body, timeout)

@@ -129,8 +129,11 @@ async fn run(
         Forwarded::Prepared(statement) => {
             let mut prepared = statement.prepared.clone();
             // What older versions do not carry: v5's result metadata id, v4's key indexes.
+            // What v5 needs and a v3/v4 cluster does not give: a result metadata id.
             if version < ProtocolVersion::V5 {
                 prepared.result_metadata_id = None;
+            } else if prepared.result_metadata_id.is_none() {
+                prepared.result_metadata_id = Some(result_metadata_id(&prepared));
             }
             if version < ProtocolVersion::V4 {
                 prepared.metadata.pk_indexes.clear();
@@ -146,6 +149,28 @@ async fn run(
         },
         Forwarded::Result(result) => reencode(*result, version)?,
     })
+}
+
+/// A result metadata id for a v5 client of a statement a v3/v4 cluster prepared (which
+/// gives none): a digest of the result's columns, as Cassandra's own is. The client sends it
+/// back with each EXECUTE; the cluster, speaking v4, is never asked about it and sends the
+/// rows' metadata whenever the client does not ask to skip it.
+fn result_metadata_id(prepared: &crate::protocol::message::Prepared) -> bytes::Bytes {
+    use md5::{Digest, Md5};
+    let mut hasher = Md5::new();
+    let mut typ = BytesMut::new();
+    for column in prepared.result_metadata.columns.iter().flatten() {
+        for part in [&column.keyspace, &column.table, &column.name] {
+            hasher.update(part.len().to_be_bytes());
+            hasher.update(part.as_bytes());
+        }
+        typ.clear();
+        // Every type decoded from the node's answer encodes again.
+        let _ = crate::protocol::types::put_column_type(&mut typ, &column.typ);
+        hasher.update(&typ);
+    }
+    let digest: [u8; 16] = hasher.finalize().into();
+    bytes::Bytes::copy_from_slice(&digest)
 }
 
 /// Restates the replication of `system_schema.keyspaces` rows over the Ringgate nodes
