@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make demo   a real local Cassandra cluster and a short CQL session through a real driver
 #   make test   every check and test, against that real cluster (what CI runs)
-.PHONY: demo test cluster lint drivers unit auth fuzz-smoke bench down load-compare
+.PHONY: demo test cluster lint drivers unit auth fuzz-smoke bench down load-compare cassandra-4.1
 
 SHELL := /bin/bash
 FUZZ_SECONDS ?= 10
@@ -13,7 +13,7 @@ demo:
 cluster:
 	scripts/cluster up --nodes 3 --topology two-dc
 
-test: cluster lint drivers unit fuzz-smoke auth
+test: cluster lint drivers unit fuzz-smoke cassandra-4.1 auth
 
 # The real drivers the node is tested with, from their registries (pinned; built once into
 # ~/.cache/ringgate): Python driver and cqlsh, Node.js driver, gocql, Java driver.
@@ -34,6 +34,19 @@ unit:
 	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'not binary(/^disruptive_/) and not binary(/^auth_/)'
 	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'binary(/^disruptive_/)' --test-threads 1
 	cargo test --workspace --doc --locked
+
+# A second real Cassandra version: one node of Cassandra 4.1 (on the JDK 11 of scripts/jdk11)
+# as its own instance, beside the two-dc cluster; the Python driver scenario (every protocol
+# version, and over a cluster spoken to in v4) and the request API's core run against it
+# through Ringgate. The instance is stopped afterwards.
+CASSANDRA_41_INSTANCE ?= 4
+CASSANDRA_41_TESTS := (binary(real_node_drivers) & test(/python_driver/)) \
+	| (binary(real_request_api) & test(/^(every_cql_type_round_trips|paging_through_ten_thousand_rows_sees_each_once|batches_of_every_kind_mixing_queries_and_prepared_statements|lightweight_transactions_applied_and_not_applied|per_request_keyspaces_without_use|per_request_keyspaces_over_a_v4_cluster|timestamp_and_now_in_seconds_reach_the_node|use_is_refused_plain_or_prepared_and_shared_connections_keep_no_keyspace|the_cluster_is_the_one_the_environment_names)$$/))
+cassandra-4.1:
+	scripts/tools
+	RINGGATE_CLUSTER_ID=$(CASSANDRA_41_INSTANCE) scripts/cluster up --cassandra 4.1 --nodes 1 --topology one-dc
+	RINGGATE_CLUSTER_ID=$(CASSANDRA_41_INSTANCE) cargo nextest run -p ringgate --locked --profile $${NEXTEST_PROFILE:-default} -E '$(CASSANDRA_41_TESTS)'
+	RINGGATE_CLUSTER_ID=$(CASSANDRA_41_INSTANCE) scripts/cluster down
 
 # Tests in `auth_*` files need a PasswordAuthenticator node: the cluster restarts as one.
 auth:

@@ -125,7 +125,7 @@ async fn run(
         Forwarded::Prepared(_) | Forwarded::Use(_) => false,
     };
     Ok(match forwarded {
-        Forwarded::Use(keyspace) => use_keyspace(coordinator, keyspace),
+        Forwarded::Use(keyspace) => use_keyspace(coordinator, keyspace).await,
         Forwarded::Prepared(statement) => {
             let mut prepared = statement.prepared.clone();
             // What older versions do not carry: v5's result metadata id, v4's key indexes.
@@ -200,9 +200,13 @@ fn restated(result: &mut QueryResult, tables: Option<&SystemTables>) -> Result<b
     }
 }
 
-/// USE changes the session's keyspace, never a shared connection's: answered here.
-fn use_keyspace(coordinator: &Coordinator, keyspace: String) -> Reply {
-    if coordinator.cluster().view().keyspace(&keyspace).is_some() {
+/// USE changes the session's keyspace, never a shared connection's: answered here. A
+/// keyspace the view does not know yet (its refresh follows the cluster's events, a moment
+/// behind a client that just created it) is looked up on the control node.
+async fn use_keyspace(coordinator: &Coordinator, keyspace: String) -> Reply {
+    let exists = coordinator.cluster().view().keyspace(&keyspace).is_some()
+        || keyspace_exists(coordinator, &keyspace).await;
+    if exists {
         Reply::Message(Response::Result(ResultBody::SetKeyspace(keyspace)))
     } else {
         Reply::Message(Response::Error(ErrorResponse::new(
@@ -210,6 +214,26 @@ fn use_keyspace(coordinator: &Coordinator, keyspace: String) -> Reply {
             format!("Keyspace '{keyspace}' does not exist"),
         )))
     }
+}
+
+/// Whether the cluster's schema has `keyspace`, read on the control node (the node whose
+/// events the view follows, so the view learns of it next).
+async fn keyspace_exists(coordinator: &Coordinator, keyspace: &str) -> bool {
+    let options = crate::request::RequestOptions {
+        consistency: Some(crate::protocol::message::Consistency::One),
+        node: coordinator.cluster().control_node(),
+        idempotent: true,
+        ..crate::request::RequestOptions::default()
+    };
+    let found = coordinator
+        .query(
+            "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
+            vec![crate::protocol::types::CqlValue::Text(keyspace.to_owned())],
+            &options,
+        )
+        .await
+        .and_then(|result| result.rows());
+    matches!(found, Ok(rows) if !rows.is_empty())
 }
 
 /// A node's RESULT laid out for a client of another version, with the tracing id, warnings
