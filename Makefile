@@ -37,10 +37,10 @@ unit:
 
 # A second real Cassandra version: one node of Cassandra 4.1 (on the JDK 11 of scripts/jdk11)
 # as its own instance, beside the two-dc cluster; the Python driver scenario (every protocol
-# version, and over a cluster spoken to in v4) and the request API's core run against it
-# through Ringgate. The instance is stopped afterwards.
+# version, and over a cluster spoken to in v4), sessions' keyspaces (v4 and v5) and the
+# request API's core run against it through Ringgate. The instance is stopped afterwards.
 CASSANDRA_41_INSTANCE ?= 4
-CASSANDRA_41_TESTS := (binary(real_node_drivers) & test(/python_driver/)) \
+CASSANDRA_41_TESTS := (binary(real_node_drivers) & test(/python_driver/)) | binary(real_node_keyspaces) \
 	| (binary(real_request_api) & test(/^(every_cql_type_round_trips|paging_through_ten_thousand_rows_sees_each_once|batches_of_every_kind_mixing_queries_and_prepared_statements|lightweight_transactions_applied_and_not_applied|per_request_keyspaces_without_use|per_request_keyspaces_over_a_v4_cluster|timestamp_and_now_in_seconds_reach_the_node|use_is_refused_plain_or_prepared_and_shared_connections_keep_no_keyspace|the_cluster_is_the_one_the_environment_names)$$/))
 cassandra-4.1:
 	scripts/tools

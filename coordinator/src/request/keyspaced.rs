@@ -24,6 +24,11 @@
 //! keyspace gives (Cassandra derives it from the keyspace and the text either way), so a
 //! statement prepared over v4 is the same statement as over v5.
 //!
+//! The same connections serve `DESCRIBE` statements in a keyspace on v5 connections too: v5's
+//! per-request keyspace is applied when Cassandra parses a statement, while `DESCRIBE TABLES`,
+//! `DESCRIBE KEYSPACE` (no name) and their kin read the connection's keyspace when they run,
+//! and would describe every keyspace instead.
+//!
 //! The cost is a connection per (node, identity, keyspace) in use, opened on the first such
 //! request (one round trip for `USE`), and only for what needs the keyspace: QUERY, PREPARE
 //! and BATCH messages that carry one. EXECUTE never does (a prepared statement knows its
@@ -51,37 +56,54 @@ use crate::pool::{ConnectOptions, Connection, Identity};
 pub const DEFAULT_KEYSPACE_CONNECTIONS: usize = 256;
 
 /// Whether `request`, to go over a connection of `version`, must first be fitted to it by
-/// [`fit`]: it carries a keyspace or a result metadata id that version has no place for.
+/// [`fit`]: it carries a keyspace or a result metadata id that version has no place for, or
+/// it is a `DESCRIBE` in a keyspace (which even v5's per-request keyspace does not reach:
+/// Cassandra applies that keyspace when it parses a statement, and `DESCRIBE TABLES` and its
+/// kin read the connection's keyspace when they run).
 pub(crate) fn needs_fitting(request: &Request, version: ProtocolVersion) -> bool {
-    version < ProtocolVersion::V5
-        && match request {
-            Request::Query(q) => q.params.keyspace.is_some(),
-            Request::Prepare(p) => p.keyspace.is_some(),
-            Request::Batch(b) => b.keyspace.is_some(),
-            Request::Execute(e) => e.result_metadata_id.is_some(),
-            _ => false,
-        }
+    let old = version < ProtocolVersion::V5;
+    match request {
+        Request::Query(q) => q.params.keyspace.is_some() && (old || is_describe(&q.query)),
+        Request::Prepare(p) => old && p.keyspace.is_some(),
+        Request::Batch(b) => old && b.keyspace.is_some(),
+        Request::Execute(e) => old && e.result_metadata_id.is_some(),
+        _ => false,
+    }
 }
 
-/// Fits `request` to a connection of `version` older than v5: takes out the keyspace it
-/// carries (returned: the request must run on a connection in that keyspace) and v5's result
-/// metadata id of an EXECUTE (a v3/v4 node knows none: it sends the rows' metadata whenever
-/// the client does not ask to skip it). Other v5-only fields stay, and fail to encode with
-/// an error that names them (`now_in_seconds` has no v4 equivalent).
+/// Fits `request` to a connection of `version`: takes out the keyspace it carries when the
+/// version has no place for it, or it is a `DESCRIBE` (returned: the request must run on a
+/// connection in that keyspace), and below v5 the result metadata id of an EXECUTE (a v3/v4
+/// node knows none: it sends the rows' metadata whenever the client does not ask to skip
+/// it). Other v5-only fields stay, and fail to encode with an error that names them
+/// (`now_in_seconds` has no v4 equivalent).
 pub(crate) fn fit(request: &mut Request, version: ProtocolVersion) -> Option<String> {
-    if version >= ProtocolVersion::V5 {
-        return None;
-    }
+    let old = version < ProtocolVersion::V5;
     match request {
-        Request::Query(q) => q.params.keyspace.take(),
-        Request::Prepare(p) => p.keyspace.take(),
-        Request::Batch(b) => b.keyspace.take(),
-        Request::Execute(e) => {
+        Request::Query(q) if old || is_describe(&q.query) => q.params.keyspace.take(),
+        Request::Prepare(p) if old => p.keyspace.take(),
+        Request::Batch(b) if old => b.keyspace.take(),
+        Request::Execute(e) if old => {
             e.result_metadata_id = None;
             None
         }
         _ => None,
     }
+}
+
+/// Whether `cql` is a `DESCRIBE` (or `DESC`) statement. Cheap for every other text: only one
+/// that starts with `desc` or a comment is tokenized.
+fn is_describe(cql: &str) -> bool {
+    use crate::cql::{Token, tokenize};
+    let text = cql.trim_start();
+    let first_word = text
+        .get(..4)
+        .is_some_and(|w| w.eq_ignore_ascii_case("desc"));
+    let comment_first = ["/*", "--", "//"].iter().any(|c| text.starts_with(c));
+    (first_word || comment_first)
+        && tokenize(text).is_ok_and(|tokens| {
+            matches!(tokens.first(), Some(Token::Word(w)) if w == "describe" || w == "desc")
+        })
 }
 
 /// The key of a keyspace-bound connection.
@@ -247,8 +269,8 @@ impl super::Coordinator {
     }
 
     /// How many keyspace-bound connections are open (see
-    /// [`CoordinatorConfig::keyspace_connections`](super::CoordinatorConfig)); always 0 on a
-    /// cluster that speaks protocol v5.
+    /// [`CoordinatorConfig::keyspace_connections`](super::CoordinatorConfig)). On a cluster
+    /// that speaks protocol v5 only `DESCRIBE` statements in a keyspace open them.
     pub fn open_keyspace_connections(&self) -> usize {
         self.inner.keyspaced.open_connections()
     }
@@ -364,6 +386,32 @@ mod tests {
         execute
             .encode(v4, &mut encoded)
             .expect("no result metadata id left");
+    }
+
+    #[test]
+    fn describe_statements_take_their_keyspace_from_the_connection_even_in_v5() {
+        let describe = |text: &str| {
+            let mut params = QueryParameters::new(Consistency::One);
+            params.keyspace = Some("ks".into());
+            Request::Query(Query::new(text, params))
+        };
+        for text in [
+            "DESCRIBE TABLES",
+            "  desc types;",
+            "/* x */ DESCRIBE KEYSPACE",
+        ] {
+            let mut q = describe(text);
+            assert!(needs_fitting(&q, ProtocolVersion::V5), "{text}");
+            assert_eq!(fit(&mut q, ProtocolVersion::V5).as_deref(), Some("ks"));
+        }
+        for text in [
+            "SELECT * FROM describe",
+            "deschedule",
+            "INSERT INTO desc (k) VALUES (1)",
+        ] {
+            let q = describe(text);
+            assert!(!needs_fitting(&q, ProtocolVersion::V5), "{text}");
+        }
     }
 
     #[test]
