@@ -33,6 +33,9 @@ pub struct CoordinatorHandler {
     /// The Ringgate nodes clients see, when known: keyspaces' replication is restated over
     /// their datacenters.
     tables: Option<Arc<SystemTables>>,
+    /// The cluster's schema events merged with other sources (see [`Self::with_events`]);
+    /// `None`: the cluster's alone.
+    events: Option<tokio::sync::broadcast::Sender<crate::protocol::message::Event>>,
 }
 
 impl CoordinatorHandler {
@@ -42,7 +45,32 @@ impl CoordinatorHandler {
             coordinator,
             users: Arc::new(DashMap::new()),
             tables: None,
+            events: None,
         }
+    }
+
+    /// Clients REGISTERed with the node also get the events of `source` (those about the
+    /// node's tier: [`Tier::subscribe`](super::Tier::subscribe)), besides the cluster's
+    /// schema changes. Each source is passed on by a task of its own, which ends with it.
+    pub fn with_events(
+        mut self,
+        source: tokio::sync::broadcast::Receiver<crate::protocol::message::Event>,
+    ) -> Self {
+        let merged = match &self.events {
+            Some(merged) => merged.clone(),
+            None => {
+                let merged =
+                    tokio::sync::broadcast::Sender::new(crate::cluster::SCHEMA_EVENTS_BUFFER);
+                tokio::spawn(pass_on(
+                    self.coordinator.cluster().schema_events(),
+                    merged.clone(),
+                ));
+                merged
+            }
+        };
+        tokio::spawn(pass_on(source, merged.clone()));
+        self.events = Some(merged);
+        self
     }
 
     /// Clients see the Ringgate nodes `tables` lists (see [`system_tables`]): the replication
@@ -96,10 +124,34 @@ impl Handler for CoordinatorHandler {
         .boxed()
     }
 
-    /// The cluster's schema changes, as they are. Topology and status events are not passed
-    /// on: clients see Ringgate nodes, which these events never speak of.
+    /// The cluster's schema changes, as they are, and those of the sources added with
+    /// [`Self::with_events`]. The cluster's topology and status events are not passed on:
+    /// clients see Ringgate nodes, which these events never speak of.
     fn events(&self) -> Option<tokio::sync::broadcast::Receiver<crate::protocol::message::Event>> {
-        Some(self.coordinator.cluster().schema_events())
+        Some(match &self.events {
+            Some(merged) => merged.subscribe(),
+            None => self.coordinator.cluster().schema_events(),
+        })
+    }
+}
+
+/// Passes every event of `source` on to `sink` until `source` closes.
+async fn pass_on(
+    mut source: tokio::sync::broadcast::Receiver<crate::protocol::message::Event>,
+    sink: tokio::sync::broadcast::Sender<crate::protocol::message::Event>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match source.recv().await {
+            // No client registered is fine.
+            Ok(event) => {
+                let _ = sink.send(event);
+            }
+            Err(RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "events were lost on their way to clients");
+            }
+            Err(RecvError::Closed) => return,
+        }
     }
 }
 

@@ -47,6 +47,7 @@ mod requests;
 mod session;
 mod shell;
 pub mod system;
+mod tier;
 mod token;
 
 pub use auth::{
@@ -60,6 +61,7 @@ pub use event::{ForwardRequest, Reply, SessionEvent};
 pub use refusal::{SUPPORTED_VERSIONS, message as unsupported_version_message};
 pub use session::ServerSession;
 pub use shell::{Handler, serve};
+pub use tier::{PeerState, TIER_EVENTS_BUFFER, Tier, TierConfig};
 pub use token::{IssuedTokens, NoRandomness, TOKEN_USERNAME, TokenAuthenticator, TokenStore};
 
 #[cfg(test)]

@@ -8,6 +8,11 @@
 //! Once it serves, it prints one line naming the cluster, its nodes and the protocol version
 //! it speaks to them. SIGINT or SIGTERM stops it: it stops accepting, closes its clients'
 //! connections and its own, and exits 0.
+//!
+//! Several nodes make a tier: give each the others with `--peer` (or all of them the same
+//! list, their own address included). Each lists the peers it finds serving in
+//! `system.peers`, splits the ring's tokens with them, watches them, and tells its clients
+//! when one stops or returns (`STATUS_CHANGE`) or first joins (`TOPOLOGY_CHANGE`).
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -15,11 +20,12 @@ use std::sync::Arc;
 
 use clap::Parser;
 use ringgate::pool::Credentials;
+use ringgate::protocol::ProtocolVersion;
 use ringgate::request::{Coordinator, CoordinatorConfig};
 use ringgate::server::system::RinggateNode;
 use ringgate::server::{
     Authenticator, CoordinatorHandler, Identity, IssuedTokens, SUPPORTED_VERSIONS, ServerConfig,
-    TokenAuthenticator, serve, system_tables,
+    Tier, TierConfig, TokenAuthenticator, serve, system_tables,
 };
 
 /// The CQL port a contact point without one listens on.
@@ -51,9 +57,16 @@ struct Args {
     /// The rack this node reports to clients.
     #[arg(long, default_value = "rack1")]
     rack: String,
-    /// Another Ringgate node, listed to clients in `system.peers` (repeat for more).
-    #[arg(long = "peer")]
+    /// Another Ringgate node of this tier, `host:port` as clients reach it (repeat, or
+    /// comma-separate, for more; this node's own address is skipped, so every node of a tier
+    /// may be given the same list). Peers found serving are listed in `system.peers` and
+    /// share the ring's tokens; clients hear when one stops or returns.
+    #[arg(long = "peer", value_delimiter = ',', value_parser = contact_point)]
     peers: Vec<SocketAddr>,
+    /// The newest protocol version to speak to the cluster (3, 4 or 5; older ones follow when
+    /// a node refuses it). 4 is how Cassandra 3.x is spoken to.
+    #[arg(long, default_value = "5", value_parser = protocol_version)]
+    max_protocol: ProtocolVersion,
     /// Check clients' credentials against the cluster (its PasswordAuthenticator) and run each
     /// session's requests as its user.
     #[arg(long)]
@@ -83,6 +96,16 @@ fn contact_point(text: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("cannot resolve {text}: {e}"))?
         .next()
         .ok_or_else(|| format!("{text} resolves to no address"))
+}
+
+/// A protocol version by number.
+fn protocol_version(text: &str) -> Result<ProtocolVersion, String> {
+    match text {
+        "3" => Ok(ProtocolVersion::V3),
+        "4" => Ok(ProtocolVersion::V4),
+        "5" => Ok(ProtocolVersion::V5),
+        other => Err(format!("protocol version must be 3, 4 or 5, not {other}")),
+    }
 }
 
 /// The tokens of a `--token-file`.
@@ -143,6 +166,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tokens = args.token_file.as_ref().map(read_tokens).transpose()?;
     let mut config = CoordinatorConfig::new(args.contact_points.clone());
     config.local_dc = args.local_dc.clone();
+    config.connect.max_version = args.max_protocol;
     if let (Some(username), Some(password)) = (args.username, args.password) {
         config.credentials = Some(Credentials { username, password });
     }
@@ -154,12 +178,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let listen = listener.local_addr()?;
     let node = |addr: SocketAddr| RinggateNode::new(addr.ip(), addr.port(), &dc, &args.rack);
-    let tables = system_tables(
-        &coordinator,
-        node(listen),
-        args.peers.iter().copied().map(node).collect(),
-    )?;
-    let handler = CoordinatorHandler::new(coordinator.clone()).presenting(Arc::clone(&tables));
+    let tables = system_tables(&coordinator, node(listen), Vec::new())?;
+    let mut handler = CoordinatorHandler::new(coordinator.clone()).presenting(Arc::clone(&tables));
+    let tier = if args.peers.is_empty() {
+        None
+    } else {
+        let peers = args.peers.iter().copied().map(node).collect();
+        let tier = Tier::start(Arc::clone(&tables), TierConfig::new(peers)).await;
+        handler = handler.with_events(tier.subscribe());
+        Some(tier)
+    };
     let mut server = ServerConfig::new(tables);
     let passwords: Option<Arc<dyn Authenticator>> = args
         .auth
@@ -178,6 +206,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         server = server.with_authenticator(authenticator);
     }
     println!("{}", startup_line(&coordinator, listen, &dc, &args.rack));
+    if let Some(tier) = &tier {
+        let peers: Vec<String> = tier
+            .peers()
+            .iter()
+            .map(|(p, state)| format!("{}:{} {state:?}", p.address, p.native_port))
+            .collect();
+        println!(
+            "tier of {} nodes: peers [{}]",
+            peers.len() + 1,
+            peers.join(", ")
+        );
+    }
 
     let served = tokio::select! {
         served = serve(listener, Arc::new(server), Arc::new(handler)) => served,
@@ -187,6 +227,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     // Leaving the select dropped the server: its clients' connections are closed.
+    drop(tier);
     coordinator.cluster().shutdown();
     served?;
     println!("ringgate stopped");
