@@ -300,13 +300,18 @@ fn read_until(
     false
 }
 
-/// Runs a driver program that joins through `nodes[0]`: the test stops that node when the
-/// program is ready, starts it again when it has carried on without it, and returns what the
-/// program printed (and its whole output, for failure messages).
-async fn drive(
-    mut command: Command,
-    nodes: &[SocketAddr],
-) -> (std::collections::BTreeMap<String, String>, String) {
+/// What a driver program printed: its facts, its whole output (for failure messages) and its
+/// log (stderr).
+struct Run {
+    got: std::collections::BTreeMap<String, String>,
+    output: String,
+    log: String,
+}
+
+/// Runs a driver program that joins through `nodes[0]`: the test stops `nodes[stop]` when the
+/// program is ready, starts it again when the program has carried on without it, and returns
+/// what the program printed.
+async fn drive(mut command: Command, nodes: &[SocketAddr], stop: usize) -> Run {
     let mut running = Vec::new();
     for addr in nodes {
         running.push(TierNode::start(*addr, nodes).await);
@@ -344,18 +349,17 @@ async fn drive(
         read_until(&mut lines, "end", &mut got, &mut transcript);
         let _ = done_tx.send((got, transcript));
     });
-    let mut contact = Some(running.remove(0));
-    let contact_addr = nodes[0];
+    let mut stopped = Some(running.remove(stop));
     while let Some(step) = answers.recv().await {
         match step {
             "stop" => {
-                if let Some(node) = contact.take() {
+                if let Some(node) = stopped.take() {
                     node.stop().await;
                 }
                 writeln!(stdin, "stopped").unwrap();
             }
             _ => {
-                contact = Some(TierNode::start(contact_addr, nodes).await);
+                stopped = Some(TierNode::start(nodes[stop], nodes).await);
                 writeln!(stdin, "started").unwrap();
             }
         }
@@ -367,15 +371,13 @@ async fn drive(
         .await
         .unwrap()
         .unwrap();
-    let output = format!(
-        "{status}\n--- stdout\n{transcript}--- stderr\n{}",
-        log.join().unwrap()
-    );
-    for node in contact.into_iter().chain(running) {
+    let log = log.join().unwrap();
+    let output = format!("{status}\n--- stdout\n{transcript}--- stderr\n{log}");
+    for node in stopped.into_iter().chain(running) {
         node.stop().await;
     }
     assert!(status.success(), "{output}");
-    (got, output)
+    Run { got, output, log }
 }
 
 /// `host:port:count,...` as (host:port, count).
@@ -390,11 +392,12 @@ fn spread(text: &str) -> Vec<(String, usize)> {
 }
 
 /// What every driver's run must show: requests spread over both nodes, no failure beyond
-/// the writes in flight when the contact node stopped, the other node alone while it was
-/// away, and the returned node coordinating again.
+/// the writes in flight when `nodes[stop]` stopped, the other node alone while it was away,
+/// and the returned node coordinating again.
 fn assert_rode_through(
     got: &std::collections::BTreeMap<String, String>,
     nodes: &[SocketAddr],
+    stop: usize,
     in_flight: usize,
     output: &str,
 ) {
@@ -418,15 +421,16 @@ fn assert_rode_through(
     assert_eq!(key("spread_errors"), "0", "{output}");
     let errors: usize = key("stop_errors").parse().unwrap();
     assert!(errors <= in_flight, "{errors} failures\n{output}");
-    // While the contact node is away the other one takes everything: the stopped node may
-    // only have answered what was in flight when it stopped (answers that crossed the stop).
+    // While a node is away the other one takes everything: the stopped node may only have
+    // answered what was in flight when it stopped (answers that crossed the stop).
     let down = spread(key("down_spread"));
     let on = |node: &str| down.iter().find(|(n, _)| n == node).map_or(0, |(_, c)| *c);
+    let (gone, other) = (&names[stop], &names[1 - stop]);
     assert!(
-        on(&names[1]) + in_flight >= 300
-            && on(&names[0]) <= in_flight
+        on(other) + in_flight >= 300
+            && on(gone) <= in_flight
             && down.iter().all(|(n, _)| names.contains(n)),
-        "the other node alone while the contact node is away\n{output}"
+        "the other node alone while {gone} is away\n{output}"
     );
     assert_eq!(
         key("back"),
@@ -443,21 +447,78 @@ async fn the_python_driver_spreads_over_the_tier_rides_through_a_stop_and_comes_
     let nodes = [SocketAddr::new(ip, ports[0]), SocketAddr::new(ip, ports[1])];
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/drivers/python/tier.py");
+    // The node the driver joined through stops: its control connection moves to the other,
+    // which tells it of the stopped node's return.
     let mut command = Command::new(support::python());
     command
         .arg(script)
         .args([ip.to_string(), nodes[0].port().to_string()])
-        .args(["tier_py", &support::replication()]);
-    let (got, output) = drive(command, &nodes).await;
+        .args(["tier_py", &support::replication(), &nodes[0].to_string()]);
+    let Run { got, output, log } = drive(command, &nodes, 0).await;
     eprintln!("{output}");
-    assert_rode_through(&got, &nodes, 8, &output);
+    assert_rode_through(&got, &nodes, 0, 8, &output);
+    // The driver found nothing odd but the stop itself.
+    let contact = nodes[0].to_string();
+    let odd: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARNING") || l.contains("ERROR"))
+        .filter(|l| !l.contains(&format!("Host {contact} has been marked down")))
+        .collect();
+    assert!(odd.is_empty(), "{odd:?}\n{output}");
     // The driver heard the contact node go down and come back up.
     let events = got.get("events").map(String::as_str).unwrap_or_default();
-    let contact = nodes[0].to_string();
     let down = events.find(&format!("down:{contact}"));
     let up = events.rfind(&format!("up:{contact}"));
     assert!(
         matches!((down, up), (Some(d), Some(u)) if d < u),
         "events {events}\n{output}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_java_driver_spreads_over_the_tier_rides_through_a_stop_and_comes_back() {
+    let ips = [IpAddr::from([127, 0, 0, 21]), IpAddr::from([127, 0, 0, 22])];
+    let port = free_ports(&ips, 1)[0];
+    let nodes = [SocketAddr::new(ips[0], port), SocketAddr::new(ips[1], port)];
+    // The other node stops: the control connection stays where it is, and hears of the stop
+    // and of the return from the node it joined through.
+    let dir = java_program();
+    let mut command = Command::new("java");
+    command
+        .arg("-cp")
+        .arg(format!("{0}/classes:{0}/lib/*", dir.display()))
+        .arg("Tier")
+        .args([ips[0].to_string(), port.to_string()])
+        .args(["tier_java", &support::replication(), &nodes[1].to_string()]);
+    let Run { got, output, log } = drive(command, &nodes, 1).await;
+    eprintln!("{output}");
+    assert_rode_through(&got, &nodes, 1, 8, &output);
+    // The driver found nothing odd, not even when it refreshed a returned node's row.
+    let odd: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("WARNING") || l.starts_with("SEVERE"))
+        .collect();
+    assert!(odd.is_empty(), "{odd:?}\n{output}");
+    let events = got.get("events").map(String::as_str).unwrap_or_default();
+    let other = nodes[1].to_string();
+    let down = events.find(&format!("down:{other}"));
+    let up = events.rfind(&format!("up:{other}"));
+    assert!(
+        matches!((down, up), (Some(d), Some(u)) if d < u),
+        "events {events}\n{output}"
+    );
+}
+
+/// The Java driver programs, built by `scripts/java-env`: their directory.
+fn java_program() -> std::path::PathBuf {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/java-env");
+    let out = Command::new(&script)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "scripts/java-env failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }

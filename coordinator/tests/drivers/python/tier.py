@@ -1,6 +1,6 @@
 """A tier of Ringgate nodes as the Python cassandra-driver sees it (run by tests/real_tier.rs).
 
-    python tier.py <host> <port> <keyspace> <replication>
+    python tier.py <host> <port> <keyspace> <replication> <node the test stops: host:port>
 
 Joins through the node at host:port, waits until it has connections to every Ringgate node the
 node lists, and then talks with the test over stdin/stdout, one `key=value` line per fact:
@@ -129,7 +129,7 @@ def wait_until(what, condition, seconds):
 
 
 def main():
-    host, port, ks, replication = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    host, port, ks, replication, returned = sys.argv[1], int(sys.argv[2]), *sys.argv[3:6]
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     profile = ExecutionProfile(
@@ -190,7 +190,6 @@ def main():
     if sys.stdin.readline().strip() != "started":
         say("error", "expected started")
         return 1
-    returned = "%s:%d" % (host, port)
     back = wait_until("a write coordinated by %s" % returned,
                       lambda: load.by_host.get(returned, 0) > 0, 60)
     load.stop()
