@@ -1,2 +1,23 @@
 //! `ringgate-benches`: criterion benchmarks for the protocol, routing and coordinator crates,
-//! and the `ringgate-bench` load harness that drives a real or stub cluster.
+//! and the `ringgate-bench` load harness.
+//!
+//! The harness measures what a hop through Ringgate costs, apart from Cassandra's own cost:
+//!
+//! - [`workload`]: the schema, statements and operation mixes (prepared point reads and
+//!   writes, a 90/10 mix, unlogged batches, 64 KiB values, unprepared queries);
+//! - [`client`]: a real driver (the `scylla` crate) or Ringgate's request API in-process;
+//! - [`load`]: runs at a fixed concurrency or a fixed rate (latency from the intended send
+//!   time), with the CPU time of the processes under test read from `/proc` ([`procstat`]);
+//! - [`stub`]: a stub cluster that answers the workloads at once with fixed bytes;
+//! - [`forwarder`]: a byte-copying TCP forwarder, the floor of any proxy's cost;
+//! - [`compare`]: direct, forwarder, Ringgate (and shotover) side by side in alternated rounds;
+//! - [`report`]: JSON, summaries, medians and ratios.
+
+pub mod client;
+pub mod compare;
+pub mod forwarder;
+pub mod load;
+pub mod procstat;
+pub mod report;
+pub mod stub;
+pub mod workload;

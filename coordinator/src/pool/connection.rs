@@ -1,7 +1,8 @@
-//! One multiplexed connection to a node, after its handshake: a reader task that hands each
-//! response to its waiter by stream id, a writer task that coalesces queued envelopes into few
-//! writes, and a heartbeat that sends OPTIONS when the connection has been idle and closes it
-//! when the heartbeat goes unanswered.
+//! One multiplexed connection to a node, after its handshake: requests are encoded straight
+//! into the connection's output buffer by whoever sends them; a writer task writes whatever
+//! has gathered there in one go (woken once per burst of requests, see [`super::cork`]); a
+//! reader task hands each response to its waiter by stream id; and a heartbeat sends OPTIONS
+//! when the connection has been idle and closes it when the heartbeat goes unanswered.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,13 +13,14 @@ use bytes::{Bytes, BytesMut};
 use ringgate_protocol::frame::{Decoded, Envelope, Flags, FrameCodec, FrameError, Header};
 use ringgate_protocol::{Direction, Opcode, ProtocolVersion};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 
-use super::streams::Streams;
+use super::cork;
+use super::streams::{Claimed, Streams};
 
-/// How many queued envelopes' bytes the writer gathers before one write.
-const COALESCE_BYTES: usize = 64 * 1024;
+/// Senders wait for the writer while this many bytes are waiting to be written.
+const HIGH_WATER: usize = 4 * 1024 * 1024;
 /// The read buffer grows by at most this much ahead of the bytes that arrived.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -95,11 +97,25 @@ impl Default for ConnectionConfig {
     }
 }
 
+/// What waits to be written.
+struct Outgoing {
+    /// Frames the envelopes (v5 segments, compression) as they are added.
+    codec: FrameCodec,
+    /// Bytes ready to write.
+    buf: BytesMut,
+    /// The writer was woken and has not taken `buf` yet.
+    scheduled: bool,
+}
+
 struct Shared {
     addr: SocketAddr,
     version: ProtocolVersion,
     streams: Streams<Envelope, ConnectionError>,
-    outgoing: mpsc::Sender<Envelope>,
+    outgoing: std::sync::Mutex<Outgoing>,
+    /// Wakes the writer: bytes are waiting.
+    writer: Arc<Notify>,
+    /// Wakes senders waiting for the buffer to drain below [`HIGH_WATER`].
+    drained: Notify,
     /// Set once, with the reason, when the connection closes.
     closed: watch::Sender<Option<String>>,
     /// Milliseconds since `epoch` at which the last bytes arrived.
@@ -125,6 +141,7 @@ impl Shared {
                 addr,
                 reason: reason.clone(),
             });
+            self.drained.notify_waiters();
         }
     }
 
@@ -136,6 +153,31 @@ impl Shared {
     fn idle_for(&self) -> Duration {
         let last = Duration::from_millis(self.last_read_ms.load(Ordering::Relaxed));
         self.epoch.elapsed().saturating_sub(last)
+    }
+
+    fn outgoing(&self) -> std::sync::MutexGuard<'_, Outgoing> {
+        // Every change to `Outgoing` is complete between statements: a panic elsewhere while
+        // the lock was held leaves it consistent.
+        self.outgoing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Encodes an envelope into the output buffer and wakes the writer (now, or when the
+    /// thread's cork comes off). `false`: too many bytes wait already.
+    fn enqueue(&self, envelope: &Envelope) -> Result<bool, FrameError> {
+        let mut out = self.outgoing();
+        if out.buf.len() >= HIGH_WATER {
+            return Ok(false);
+        }
+        let Outgoing { codec, buf, .. } = &mut *out;
+        codec.encode(envelope, buf)?;
+        if !out.scheduled {
+            out.scheduled = true;
+            drop(out);
+            cork::wake(&self.writer);
+        }
+        Ok(true)
     }
 }
 
@@ -174,25 +216,30 @@ impl Connection {
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
         let (reader, writer) = tokio::io::split(socket);
-        let (outgoing, queue) = mpsc::channel(config.max_in_flight.clamp(1, 4096));
         let shared = Arc::new(Shared {
             addr,
             version,
             streams: Streams::new(config.max_in_flight),
-            outgoing,
+            outgoing: std::sync::Mutex::new(Outgoing {
+                codec: codec.clone(),
+                buf: BytesMut::new(),
+                scheduled: false,
+            }),
+            writer: Arc::new(Notify::new()),
+            drained: Notify::new(),
             closed: watch::Sender::new(None),
             last_read_ms: AtomicU64::new(0),
             epoch: Instant::now(),
             max_orphaned: config.max_orphaned,
         });
-        tokio::spawn(read_loop(
+        tokio::spawn(cork::Corked::new(read_loop(
             Arc::clone(&shared),
             reader,
-            codec.clone(),
+            codec,
             read_buf,
             events,
-        ));
-        tokio::spawn(write_loop(Arc::clone(&shared), writer, codec, queue));
+        )));
+        tokio::spawn(write_loop(Arc::clone(&shared), writer));
         tokio::spawn(heartbeat_loop(Arc::downgrade(&shared), config.clone()));
         Connection { shared }
     }
@@ -251,39 +298,48 @@ impl Connection {
         timeout: Duration,
     ) -> Result<Envelope, ConnectionError> {
         let addr = self.shared.addr;
-        let timed_out = || ConnectionError::Timeout {
-            addr,
-            after: timeout,
-        };
         let deadline = Instant::now() + timeout;
         let busy = || ConnectionError::Busy {
             addr,
             after: timeout,
         };
-        let claimed = tokio::time::timeout_at(deadline, self.shared.streams.claim())
-            .await
-            .map_err(|_| busy())?
-            .ok_or_else(|| self.closed_error())?;
-        let mut header = Header::new(
-            self.shared.version,
-            Direction::Request,
-            claimed.stream,
-            opcode,
-        );
+        // A free id is the common case: no timer unless it has to be waited for.
+        let claimed = match self.shared.streams.try_claim() {
+            Some(claimed) => Some(claimed),
+            None if self.is_closed() => None,
+            None => tokio::time::timeout_at(deadline, self.shared.streams.claim())
+                .await
+                .map_err(|_| busy())?,
+        }
+        .ok_or_else(|| self.closed_error())?;
+        let Claimed { stream, reply } = claimed;
+        let mut header = Header::new(self.shared.version, Direction::Request, stream, opcode);
         header.flags = flags;
         let envelope = Envelope::new(header, body);
         // Until the envelope is queued, nothing can answer on this id: give it back if the
         // send fails, times out, or this future is dropped (a lost speculative execution).
         let unsent = AbandonOnDrop {
             shared: &self.shared,
-            stream: Some(claimed.stream),
+            stream: Some(stream),
         };
-        match tokio::time::timeout_at(deadline, self.shared.outgoing.send(envelope)).await {
-            Ok(Ok(())) => unsent.disarm(),
-            Ok(Err(_)) => return Err(self.closed_error()),
-            Err(_) => return Err(busy()),
+        loop {
+            let drained = self.shared.drained.notified();
+            match self.shared.enqueue(&envelope) {
+                Ok(true) => break,
+                Ok(false) => {
+                    if self.is_closed() {
+                        return Err(self.closed_error());
+                    }
+                    tokio::time::timeout_at(deadline, drained)
+                        .await
+                        .map_err(|_| busy())?;
+                }
+                // Our own envelope could not be framed: this request fails, not the connection.
+                Err(error) => return Err(ConnectionError::Frame { addr, error }),
+            }
         }
-        match tokio::time::timeout_at(deadline, claimed.reply).await {
+        unsent.disarm();
+        match tokio::time::timeout_at(deadline, reply).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => Err(self.closed_error()),
             // The stream id stays claimed until the response arrives (see `streams`).
@@ -294,7 +350,10 @@ impl Connection {
                         "{orphaned} stream ids held by requests that were never answered"
                     ));
                 }
-                Err(timed_out())
+                Err(ConnectionError::Timeout {
+                    addr,
+                    after: timeout,
+                })
             }
         }
     }
@@ -363,49 +422,39 @@ fn dispatch(shared: &Shared, envelope: Envelope, events: Option<&mpsc::Sender<En
     }
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(
-    shared: Arc<Shared>,
-    mut writer: W,
-    mut codec: FrameCodec,
-    mut queue: mpsc::Receiver<Envelope>,
-) {
+async fn write_loop<W: AsyncWrite + Unpin>(shared: Arc<Shared>, mut writer: W) {
     let mut closed = shared.closed.subscribe();
-    let mut out = BytesMut::with_capacity(COALESCE_BYTES);
+    let mut spare = BytesMut::new();
     let reason = loop {
-        let first = tokio::select! {
-            next = queue.recv() => next,
+        tokio::select! {
+            () = shared.writer.notified() => {}
             _ = closed.changed() => break None,
+        }
+        // Let every task that is ready to run now (other connections' readers handing out
+        // responses, clients sending their next requests) add to the buffer first: one
+        // write instead of one per sender.
+        tokio::task::yield_now().await;
+        // Take everything gathered so far, leaving an empty buffer for the senders.
+        let (flushed, mut pending) = {
+            let mut out = shared.outgoing();
+            out.scheduled = false;
+            let Outgoing { codec, buf, .. } = &mut *out;
+            let flushed = codec.flush(buf);
+            (flushed, std::mem::replace(buf, std::mem::take(&mut spare)))
         };
-        let Some(first) = first else { break None };
-        let mut next = Some(first);
-        let mut failed = None;
-        while let Some(envelope) = next.take() {
-            if let Err(e) = codec.encode(&envelope, &mut out) {
-                // Our own envelope could not be encoded: fail that request only.
-                shared.streams.complete(
-                    envelope.header.stream,
-                    Err(ConnectionError::Frame {
-                        addr: shared.addr,
-                        error: e,
-                    }),
-                );
-            }
-            if out.len() < COALESCE_BYTES {
-                next = queue.try_recv().ok();
-            }
+        shared.drained.notify_waiters();
+        if let Err(e) = flushed {
+            break Some(format!("encoding failed: {e}"));
         }
-        if let Err(e) = codec.flush(&mut out) {
-            failed = Some(format!("encoding failed: {e}"));
+        if pending.is_empty() {
+            spare = pending;
+            continue;
         }
-        if failed.is_none()
-            && let Err(e) = writer.write_all(&out).await
-        {
-            failed = Some(format!("write failed: {e}"));
+        if let Err(e) = writer.write_all(&pending).await {
+            break Some(format!("write failed: {e}"));
         }
-        out.clear();
-        if failed.is_some() {
-            break failed;
-        }
+        pending.clear();
+        spare = pending;
     };
     let _ = writer.shutdown().await;
     if let Some(reason) = reason {

@@ -1,6 +1,7 @@
 //! Connections to replicas: multiplexed, heartbeated, with backpressure on stream ids.
 
 mod connection;
+pub mod cork;
 mod handshake;
 mod node;
 mod registry;

@@ -74,7 +74,6 @@ impl<T, E> Streams<T, E> {
     }
 
     /// Claims a stream id if one is free right now.
-    #[cfg(test)]
     pub(crate) fn try_claim(&self) -> Option<Claimed<T, E>> {
         let permit = Arc::clone(&self.permits).try_acquire_owned().ok()?;
         self.claim_with(permit)

@@ -140,6 +140,11 @@ impl ServerSession {
         self.events.pop_front()
     }
 
+    /// Whether [`ServerSession::transmit`] has bytes for the client.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty() || self.codec.has_pending()
+    }
+
     /// The bytes to write to the client, if any.
     pub fn transmit(&mut self) -> Option<Bytes> {
         if self.codec.flush(&mut self.out).is_err() {

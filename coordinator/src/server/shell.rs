@@ -58,7 +58,9 @@ pub async fn serve<H: Handler>(
                     };
                     let (config, handler) = (config.clone(), handler.clone());
                     connections.spawn(async move {
-                        if let Err(e) = connection(socket, config, handler).await {
+                        // Corked: the requests one poll sends reach each node in one write.
+                        let served = crate::pool::cork::Corked::new(connection(socket, config, handler));
+                        if let Err(e) = served.await {
                             tracing::debug!(%peer, error = %e, "client connection ended");
                         }
                         drop(permit);
@@ -122,6 +124,14 @@ async fn connection<H: Handler>(
                     None => session.authenticated(Err(AuthFailure::new("no authenticator"))),
                 },
                 SessionEvent::Registered(_) => {}
+            }
+        }
+        if session.has_output() && !pending.is_empty() {
+            // More answers may be about to come in from other nodes' connections: let their
+            // readers run first, and send everything ready then in one write.
+            tokio::task::yield_now().await;
+            while let Some(Some(done)) = pending.next().now_or_never() {
+                finish(&mut session, done);
             }
         }
         if let Some(bytes) = session.transmit() {

@@ -154,4 +154,11 @@ impl FrameCodec {
             None => Ok(()),
         }
     }
+
+    /// Whether encoded envelopes wait in a segment that [`FrameCodec::flush`] would close.
+    pub fn has_pending(&self) -> bool {
+        self.framed
+            .as_ref()
+            .is_some_and(|(_, encoder)| encoder.has_pending())
+    }
 }

@@ -1,0 +1,299 @@
+//! `ringgate-bench`: the load harness.
+//!
+//! ```text
+//! ringgate-bench run --target 127.0.0.1:9142 --workload read --concurrency 64 --seconds 10
+//! ringgate-bench run --embedded --target 127.0.0.1:9042 --workload mixed
+//! ringgate-bench run --target 127.0.0.1:9142 --rate 5000 --json out.json
+//! ringgate-bench stub --nodes 3 --port 19042
+//! ringgate-bench forward --listen 127.0.0.1:19100 --to 127.0.0.1:9042
+//! ringgate-bench compare --backend stub --targets direct,forwarder,ringgate --rounds 3
+//! ```
+//!
+//! `run` drives one target with the `scylla` driver (or, with `--embedded`, Ringgate's request
+//! API in this process) and prints a summary line, and with `--json` a JSON report. `stub`
+//! serves the stub cluster, `forward` the byte-copying TCP forwarder, and `compare` runs them
+//! all side by side (see `ringgate_benches::compare`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use ringgate_benches::client::{self, Client, ClientConfig, DriverClient, EmbeddedClient};
+use ringgate_benches::compare::{self, Backend, CompareSpec, Target};
+use ringgate_benches::load::{self, LoadSpec};
+use ringgate_benches::workload::Workload;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ringgate-bench",
+    version,
+    about = "Load harness for CQL endpoints and Ringgate"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Drive one target with a workload.
+    Run(RunArgs),
+    /// Serve the stub cluster.
+    Stub {
+        /// Nodes, on 127.0.0.1..=N.
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// The port every node listens on.
+        #[arg(long, default_value_t = 19042)]
+        port: u16,
+    },
+    /// Serve the byte-copying TCP forwarder.
+    Forward {
+        /// Where clients connect.
+        #[arg(long)]
+        listen: SocketAddr,
+        /// Where each connection is forwarded.
+        #[arg(long)]
+        to: SocketAddr,
+    },
+    /// Compare direct, forwarder, ringgate (and shotover) in alternated rounds.
+    Compare(Box<CompareArgs>),
+}
+
+/// What every workload run takes.
+#[derive(Debug, Args)]
+struct LoadArgs {
+    /// Seconds measured.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Seconds of warm-up before measuring.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Driver connections to the target (or per node, embedded).
+    #[arg(long, default_value_t = 1)]
+    connections: usize,
+    /// Distinct keys.
+    #[arg(long, default_value_t = 10_000)]
+    keys: u64,
+    /// Bytes of each small value.
+    #[arg(long, default_value_t = 100)]
+    value_size: usize,
+    /// The local datacenter (the embedded coordinator's; the ringgate node's in `compare`).
+    #[arg(long, default_value = "dc1")]
+    local_dc: String,
+    /// Create the keyspace and tables and write every key first.
+    #[arg(long)]
+    setup: bool,
+    /// The keyspace's replication for `--setup`, as a CQL map.
+    #[arg(long, default_value = "{'class': 'NetworkTopologyStrategy', 'dc1': 2}")]
+    replication: String,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The endpoint (a driver's only host), or with `--embedded` a contact point (repeat or
+    /// comma-separate for more).
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:9142")]
+    target: Vec<SocketAddr>,
+    /// Drive Ringgate's request API in this process instead of a driver over the network.
+    #[arg(long)]
+    embedded: bool,
+    /// The workload.
+    #[arg(long, default_value = "read")]
+    workload: Workload,
+    /// Requests in flight (at most, with `--rate`).
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Send at this many requests per second instead of as fast as answered; latency then
+    /// counts from each request's intended send time.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Write the run's JSON report here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+#[derive(Debug, Args)]
+struct CompareArgs {
+    /// `stub` (started here) or `real` (the running cluster at --contact-points).
+    #[arg(long, default_value = "stub")]
+    backend: String,
+    /// The real cluster's nodes; the first is the direct target.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "127.0.0.1:9042,127.0.0.2:9042"
+    )]
+    contact_points: Vec<SocketAddr>,
+    /// Stub nodes.
+    #[arg(long, default_value_t = 3)]
+    stub_nodes: usize,
+    /// The stub's port.
+    #[arg(long, default_value_t = 19042)]
+    stub_port: u16,
+    /// Targets, in the first round's order: direct, forwarder, ringgate, shotover, embedded.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "direct,forwarder,ringgate"
+    )]
+    targets: Vec<String>,
+    /// Workloads.
+    #[arg(long, value_delimiter = ',', default_value = "read,write")]
+    workloads: Vec<Workload>,
+    /// Concurrency levels, each run as fast as answered.
+    #[arg(long, value_delimiter = ',', default_value = "64")]
+    concurrency: Vec<usize>,
+    /// Fixed rates (requests/s), each run with --max-in-flight at most in flight.
+    #[arg(long, value_delimiter = ',')]
+    rates: Vec<f64>,
+    /// The in-flight bound of fixed-rate runs.
+    #[arg(long, default_value_t = 256)]
+    max_in_flight: usize,
+    /// Alternated rounds.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// The `ringgate` binary (default: beside this one).
+    #[arg(long)]
+    ringgate_bin: Option<PathBuf>,
+    /// The shotover binary built with `--features shotover` (default: beside this one).
+    #[arg(long)]
+    shotover_bin: Option<PathBuf>,
+    /// CPUs the proxies run on (a taskset list, e.g. 1); empty: not pinned.
+    #[arg(long, default_value = "")]
+    proxy_cpus: String,
+    /// CPUs the stub runs on; empty: not pinned.
+    #[arg(long, default_value = "")]
+    stub_cpus: String,
+    /// Where runs.jsonl, medians.json, summary.md and the processes' logs go.
+    #[arg(long, default_value = "target/bench-compare")]
+    out: PathBuf,
+    /// The first of three ports the proxies listen on.
+    #[arg(long, default_value_t = 19100)]
+    first_port: u16,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let outcome = match Cli::parse().command {
+        Command::Run(args) => run(args).await,
+        Command::Stub { nodes, port } => ringgate_benches::stub::run(nodes, port)
+            .await
+            .map_err(|e| format!("stub: {e}")),
+        Command::Forward { listen, to } => match tokio::net::TcpListener::bind(listen).await {
+            Ok(listener) => ringgate_benches::forwarder::run(listener, to)
+                .await
+                .map_err(|e| format!("forwarder: {e}")),
+            Err(e) => Err(format!("cannot listen on {listen}: {e}")),
+        },
+        Command::Compare(args) => compare(*args).await,
+    };
+    if let Err(e) = outcome {
+        eprintln!("ringgate-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: RunArgs) -> Result<(), String> {
+    let config = ClientConfig {
+        targets: args.target.clone(),
+        connections: args.load.connections,
+        value_len: args.load.value_size,
+        local_dc: Some(args.load.local_dc.clone()),
+    };
+    if args.load.setup {
+        compare::setup(&config, args.load.keys, &args.load.replication).await?;
+    }
+    let client = if args.embedded {
+        let coordinator = client::connect_embedded(&config).await?;
+        Client::Embedded(Box::new(
+            EmbeddedClient::prepare(coordinator, &config).await?,
+        ))
+    } else {
+        let session = client::connect_driver(&config).await?;
+        Client::Driver(Box::new(DriverClient::prepare(session, &config).await?))
+    };
+    let spec = LoadSpec {
+        workload: args.workload,
+        concurrency: args.concurrency,
+        warmup: Duration::from_secs(args.load.warmup),
+        duration: Duration::from_secs(args.load.seconds),
+        rate: args.rate,
+        keys: args.load.keys,
+        seed: 0x5eed,
+    };
+    let target = args
+        .target
+        .first()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let mut report = load::run(Arc::new(client), &spec, &[], &target).await;
+    report.target = target;
+    report.mode = if args.embedded { "embedded" } else { "driver" }.to_owned();
+    println!("{}", report.summary());
+    if let Some(path) = args.json {
+        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(&path, json).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+async fn compare(args: CompareArgs) -> Result<(), String> {
+    let harness_bin = std::env::current_exe().map_err(|e| e.to_string())?;
+    let beside = |name: &str| harness_bin.with_file_name(name);
+    let backend = match args.backend.as_str() {
+        "stub" => Backend::Stub {
+            nodes: args.stub_nodes,
+            port: args.stub_port,
+        },
+        "real" => Backend::Real {
+            contact_points: args.contact_points.clone(),
+        },
+        other => return Err(format!("--backend {other:?}: stub or real")),
+    };
+    let targets = args
+        .targets
+        .iter()
+        .map(|t| Target::parse(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let wants_shotover = targets.contains(&Target::Shotover);
+    let spec = CompareSpec {
+        backend,
+        targets,
+        workloads: args.workloads,
+        concurrency: args.concurrency,
+        rates: args.rates,
+        max_in_flight: args.max_in_flight,
+        rounds: args.rounds,
+        warmup: Duration::from_secs(args.load.warmup),
+        duration: Duration::from_secs(args.load.seconds),
+        connections: args.load.connections,
+        keys: args.load.keys,
+        value_len: args.load.value_size,
+        local_dc: args.load.local_dc,
+        ringgate_bin: args.ringgate_bin.unwrap_or_else(|| beside("ringgate")),
+        shotover_bin: args
+            .shotover_bin
+            .or_else(|| wants_shotover.then(|| beside("ringgate-shotover"))),
+        harness_bin,
+        proxy_cpus: args.proxy_cpus,
+        stub_cpus: args.stub_cpus,
+        setup: args.load.setup,
+        replication: args.load.replication,
+        out_dir: args.out,
+        first_port: args.first_port,
+    };
+    compare::run(&spec).await.map(drop)
+}
