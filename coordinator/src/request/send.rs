@@ -344,7 +344,8 @@ impl Coordinator {
             .await
             .ok_or_else(|| Attempt::NotSent(format!("no open connection ({:?})", pool.health())))?;
         let version = conn.version();
-        // A keyspace the connection's version cannot carry (v3/v4): see `keyspaced`.
+        // A keyspace to run in on a connection bound to it (v3/v4 carry none; DESCRIBE reads
+        // the connection's): see `keyspaced`.
         let mut keyspace = None;
         let (opcode, flags, body) = match out.message {
             Message::Raw(raw) if raw.version == version => {
