@@ -31,6 +31,9 @@ pub(crate) enum KeyFilter {
     Marker(Option<String>),
 }
 
+/// Equalities on primary key columns, as (column index, term): the partition key first.
+pub(crate) type Filters = Vec<(usize, KeyFilter)>;
+
 /// A recognised system-table SELECT.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SystemSelect {
@@ -39,8 +42,7 @@ pub(crate) struct SystemSelect {
     pub(crate) columns: Option<Vec<(usize, String)>>,
     /// `count(*)`: the name of the count column (then `columns` is unused).
     pub(crate) count: Option<String>,
-    /// Equalities on primary key columns, as (column index, term): the partition key first.
-    pub(crate) filters: Vec<(usize, KeyFilter)>,
+    pub(crate) filters: Filters,
     pub(crate) limit: Option<u32>,
 }
 
@@ -272,7 +274,7 @@ impl Cursor<'_> {
 
     /// `[WHERE key = term [AND peer_port = term]] [LIMIT n] [;]` and the end of the
     /// statement.
-    fn tail(&mut self, table: SystemTable) -> Option<(Vec<(usize, KeyFilter)>, Option<u32>)> {
+    fn tail(&mut self, table: SystemTable) -> Option<(Filters, Option<u32>)> {
         let mut filters = Vec::new();
         if self.eat_word("where") {
             loop {
