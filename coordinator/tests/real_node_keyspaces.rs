@@ -4,7 +4,8 @@
 //! Cassandra resolves much more than table names against it — user types in column
 //! definitions and literals, index and function names, `DESCRIBE TABLES` — so every such
 //! statement runs unqualified, in two sessions of two keyspaces at once, with the `scylla`
-//! crate (a v4 client) as the driver.
+//! crate (a v4 client) as the driver. A v5 client's own per-request keyspace reaches a v4
+//! cluster the same way.
 //!
 //! Runs against the instance `RINGGATE_CLUSTER_ID` names (the `two-dc` cluster, or one node of
 //! Cassandra 4.1 for `make cassandra-4.1`).
@@ -147,4 +148,120 @@ async fn statements_run_in_the_sessions_keyspace_over_a_v4_cluster() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statements_run_in_the_sessions_keyspace_over_a_v5_cluster() {
     statements_in_the_sessions_keyspace(ProtocolVersion::V5).await;
+}
+
+/// A v5 client's own per-request keyspace (QUERY, PREPARE and BATCH flags) reaches a cluster
+/// spoken to in v4 too: the node runs those requests on keyspace-bound connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v5_clients_per_request_keyspace_reaches_a_v4_cluster() {
+    use ringgate::protocol::frame::Flags;
+    use ringgate::protocol::message::{
+        Batch, BatchQuery, BatchStatement, BatchType, Consistency, Prepare, Query, QueryParameters,
+        Request, Response, ResultBody, Value,
+    };
+
+    let addr =
+        support::ringgate_node_with(|config| config.connect.max_version = ProtocolVersion::V4)
+            .await;
+    let ks = "rg_ks_v5_client";
+    let plain = SessionBuilder::new()
+        .known_node_addr(addr)
+        .build()
+        .await
+        .expect("a session through the node");
+    run(&plain, &format!("DROP KEYSPACE IF EXISTS {ks}")).await;
+    run(
+        &plain,
+        &format!(
+            "CREATE KEYSPACE {ks} WITH replication = {}",
+            support::replication()
+        ),
+    )
+    .await;
+    run(
+        &plain,
+        &format!("CREATE TABLE {ks}.t (k int PRIMARY KEY, v text)"),
+    )
+    .await;
+
+    let (conn, _) = ringgate::pool::connect(addr, &ringgate::pool::ConnectOptions::default(), None)
+        .await
+        .expect("a v5 client of the node");
+    assert_eq!(conn.version(), ProtocolVersion::V5);
+    let ask = |request: Request| {
+        let conn = conn.clone();
+        async move {
+            let mut body = bytes::BytesMut::new();
+            request.encode(conn.version(), &mut body).unwrap();
+            let answer = conn
+                .request(
+                    request.opcode(),
+                    Flags::empty(),
+                    body.freeze(),
+                    std::time::Duration::from_secs(20),
+                )
+                .await
+                .unwrap();
+            ringgate::pool::decode_response(&answer, conn.version())
+                .unwrap()
+                .1
+        }
+    };
+    let in_ks = || QueryParameters::new(Consistency::LocalQuorum).with_keyspace(ks);
+    let text = |v: &str| Value::Bytes(bytes::Bytes::copy_from_slice(v.as_bytes()));
+    let int = |n: i32| Value::Bytes(bytes::Bytes::copy_from_slice(&n.to_be_bytes()));
+
+    let answer = ask(Request::Query(Query::new(
+        "INSERT INTO t (k, v) VALUES (1, 'query')",
+        in_ks(),
+    )))
+    .await;
+    assert!(
+        matches!(answer, Response::Result(ResultBody::Void)),
+        "{answer:?}"
+    );
+    let answer = ask(Request::Batch(Batch {
+        batch_type: BatchType::Logged,
+        statements: vec![BatchStatement {
+            query: BatchQuery::Query("INSERT INTO t (k, v) VALUES (?, ?)".into()),
+            values: vec![int(2), text("batch")],
+        }],
+        consistency: Consistency::LocalQuorum,
+        serial_consistency: None,
+        timestamp: None,
+        keyspace: Some(ks.into()),
+        now_in_seconds: None,
+    }))
+    .await;
+    assert!(
+        matches!(answer, Response::Result(ResultBody::Void)),
+        "{answer:?}"
+    );
+    let Response::Result(ResultBody::Prepared(prepared)) = ask(Request::Prepare(Prepare {
+        query: "SELECT v FROM t WHERE k = ?".into(),
+        keyspace: Some(ks.into()),
+    }))
+    .await
+    else {
+        panic!("prepared in the keyspace");
+    };
+    assert!(prepared.result_metadata_id.is_some(), "v5 needs one");
+    for (k, want) in [(1, "query"), (2, "batch")] {
+        let execute = Request::Execute(ringgate::protocol::message::Execute::new(
+            prepared.id.clone(),
+            prepared.result_metadata_id.clone(),
+            QueryParameters::new(Consistency::LocalQuorum).with_values(vec![int(k)]),
+        ));
+        let Response::Result(ResultBody::Rows(rows)) = ask(execute).await else {
+            panic!("rows for {k}");
+        };
+        let row = rows.rows().unwrap().next().unwrap().unwrap();
+        let cell = row.cells().next().unwrap();
+        assert_eq!(
+            cell,
+            ringgate::protocol::primitives::RawValue::Bytes(want.as_bytes()),
+            "{k}"
+        );
+    }
+    run(&plain, &format!("DROP KEYSPACE {ks}")).await;
 }
