@@ -45,7 +45,7 @@ CASSANDRA_41_TESTS := (binary(real_node_drivers) & test(/python_driver/)) | bina
 cassandra-4.1:
 	scripts/tools
 	RINGGATE_CLUSTER_ID=$(CASSANDRA_41_INSTANCE) scripts/cluster up --cassandra 4.1 --nodes 1 --topology one-dc
-	RINGGATE_CLUSTER_ID=$(CASSANDRA_41_INSTANCE) cargo nextest run -p ringgate --locked --profile $${NEXTEST_PROFILE:-default} -E '$(CASSANDRA_41_TESTS)'
+	RINGGATE_CLUSTER_ID=$(CASSANDRA_41_INSTANCE) cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E '$(CASSANDRA_41_TESTS)'
 	RINGGATE_CLUSTER_ID=$(CASSANDRA_41_INSTANCE) scripts/cluster down
 
 # Tests in `auth_*` files need a PasswordAuthenticator node: the cluster restarts as one.
