@@ -228,24 +228,30 @@ impl KeyspaceConnections {
         Ok(Arc::clone(&self.entries.entry(key).or_default()))
     }
 
-    /// Closes and forgets the least recently used idle connection.
+    /// Closes and forgets the least recently used idle connection: one with no request in
+    /// flight that no request is being given (only the registry holds its entry; checked
+    /// under the map's lock, which a request taking the entry needs too).
     fn evict_one(&self) -> Result<(), Attempt> {
-        let oldest = self
+        let mut idle: Vec<(u64, Key)> = self
             .entries
             .iter()
             .filter(|e| e.idle())
-            .min_by_key(|e| e.last_used.load(Ordering::Relaxed))
-            .map(|e| e.key().clone());
-        let Some(key) = oldest else {
-            return Err(Attempt::NotSent(format!(
-                "every keyspace-bound connection is in use (limit {})",
-                self.limit
-            )));
-        };
-        if let Some((_, entry)) = self.entries.remove(&key) {
-            entry.close();
+            .map(|e| (e.last_used.load(Ordering::Relaxed), e.key().clone()))
+            .collect();
+        idle.sort_unstable_by_key(|(used, _)| *used);
+        for (_, key) in idle {
+            let removed = self.entries.remove_if(&key, |_, entry| {
+                Arc::strong_count(entry) == 1 && entry.idle()
+            });
+            if let Some((_, entry)) = removed {
+                entry.close();
+                return Ok(());
+            }
         }
-        Ok(())
+        Err(Attempt::NotSent(format!(
+            "every keyspace-bound connection is in use (limit {})",
+            self.limit
+        )))
     }
 }
 
@@ -438,5 +444,15 @@ mod tests {
         assert_eq!(registry.entries.len(), 2);
         assert!(registry.entries.contains_key(&key("a")));
         assert!(!registry.entries.contains_key(&key("b")));
+        // An entry a request holds is not taken from it, however old; when every entry is
+        // held, there is no room.
+        let held_c = registry.entries.get(&key("c")).map(|e| Arc::clone(&e));
+        assert!(registry.insert(key("d")).is_ok());
+        assert!(registry.entries.contains_key(&key("c")), "held");
+        assert!(!registry.entries.contains_key(&key("a")));
+        let held_d = registry.entries.get(&key("d")).map(|e| Arc::clone(&e));
+        assert!(registry.insert(key("e")).is_err(), "no idle entry to close");
+        drop((held_c, held_d));
+        assert!(registry.insert(key("e")).is_ok());
     }
 }

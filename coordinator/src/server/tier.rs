@@ -268,7 +268,7 @@ async fn watch_peer(
     probed: tokio::sync::oneshot::Sender<()>,
 ) {
     let mut probed = Some(probed);
-    let mut first = |shared: &Shared, up: bool| {
+    let mut report = |up: bool| {
         shared.observe(index, up);
         if let Some(probed) = probed.take() {
             let _ = probed.send(());
@@ -278,7 +278,7 @@ async fn watch_peer(
         match Probe::connect(addr, timeout).await {
             Ok(mut probe) => loop {
                 let answered = probe.ask(timeout).await;
-                first(&shared, answered.is_ok());
+                report(answered.is_ok());
                 if let Err(e) = answered {
                     tracing::debug!(peer = %addr, error = %e, "probe failed");
                     break;
@@ -286,13 +286,13 @@ async fn watch_peer(
                 // Between probes, a closed connection is news at once.
                 if let Err(e) = probe.idle(interval).await {
                     tracing::debug!(peer = %addr, error = %e, "probe connection closed");
-                    first(&shared, false);
+                    report(false);
                     break;
                 }
             },
             Err(e) => {
                 tracing::debug!(peer = %addr, error = %e, "cannot reach the peer");
-                first(&shared, false);
+                report(false);
             }
         }
         tokio::time::sleep(interval).await;
