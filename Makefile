@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make demo   a real local Cassandra cluster and a short CQL session through a real driver
 #   make test   every check and test, against that real cluster (what CI runs)
-.PHONY: demo test cluster lint drivers unit auth fuzz-smoke bench down load-compare cassandra-4.1
+.PHONY: demo test cluster lint drivers unit auth fuzz-smoke bench bench-smoke bench-compare bench-compare-shotover down cassandra-4.1
 
 SHELL := /bin/bash
 FUZZ_SECONDS ?= 10
@@ -13,7 +13,7 @@ demo:
 cluster:
 	scripts/cluster up --nodes 3 --topology two-dc
 
-test: cluster lint drivers unit fuzz-smoke cassandra-4.1 auth
+test: cluster lint drivers unit bench-smoke fuzz-smoke cassandra-4.1 auth
 
 # The real drivers the node is tested with, from their registries (pinned; built once into
 # ~/.cache/ringgate): Python driver and cqlsh, Node.js driver, gocql, Java driver.
@@ -61,9 +61,25 @@ fuzz-smoke:
 bench:
 	cargo bench -p ringgate-benches
 
-# Requests through a ringgate node vs straight to a Cassandra node, alternated, as ratios.
-load-compare: cluster
-	scripts/load-compare
+# A few seconds of the load harness (debug build): every workload through every target on
+# the stub cluster, and reads and writes on the real one. No figure is asserted; a run with
+# errors fails.
+bench-smoke:
+	cargo build --locked --quiet -p ringgate-benches --bin ringgate-bench -p ringgate-examples --bin ringgate
+	$${CARGO_TARGET_DIR:-target}/debug/ringgate-bench compare --backend stub --targets direct,forwarder,ringgate,embedded \
+	  --workloads read,write,mixed,batch,large,unprepared --concurrency 8 --rounds 1 --seconds 1 \
+	  --warmup 1 --keys 100 --out target/bench-smoke/stub
+	$${CARGO_TARGET_DIR:-target}/debug/ringgate-bench compare --backend real --setup --keys 100 \
+	  --targets direct,forwarder,ringgate --workloads read,write --concurrency 4 --rounds 1 \
+	  --seconds 1 --warmup 1 --out target/bench-smoke/real
+
+# The node's cost against a node directly, a TCP forwarder and (with -shotover) shotover, on
+# the stub and the real cluster, in alternated rounds; plots included (about 30 minutes).
+bench-compare: cluster
+	scripts/bench-compare
+
+bench-compare-shotover: cluster
+	scripts/bench-compare --shotover
 
 down:
 	scripts/cluster down

@@ -314,15 +314,12 @@ pub async fn run(spec: &CompareSpec) -> Result<Vec<RunReport>, String> {
                     .shotover_bin
                     .as_ref()
                     .ok_or("shotover is compared but no --shotover-bin was given")?;
+                let (topology, config) = shotover_config(spec, listen, &nodes)?;
                 let args = vec![
-                    "--listen".to_owned(),
-                    listen.to_string(),
-                    "--contact-points".to_owned(),
-                    contact_points.clone(),
-                    "--local-dc".to_owned(),
-                    spec.local_dc.clone(),
-                    "--work-dir".to_owned(),
-                    spec.out_dir.join("shotover").display().to_string(),
+                    "--topology-file".to_owned(),
+                    topology.display().to_string(),
+                    "--config-file".to_owned(),
+                    config.display().to_string(),
                 ];
                 let p = Process::spawn("shotover", &spec.proxy_cpus, bin, &args, &spec.out_dir)?;
                 (listen, Some(p))
@@ -428,7 +425,72 @@ pub async fn run(spec: &CompareSpec) -> Result<Vec<RunReport>, String> {
         &serde_json::to_string_pretty(&medians).map_err(|e| e.to_string())?,
     )?;
     write("summary.md", &table)?;
+    let failed: Vec<String> = runs
+        .iter()
+        .filter(|r| r.errors > 0 || r.ops == 0)
+        .map(|r| {
+            format!(
+                "{} {} {}: {} errors in {} requests (first: {})",
+                r.label,
+                r.workload,
+                r.concurrency,
+                r.errors,
+                r.ops + r.errors,
+                r.first_error.as_deref().unwrap_or("none")
+            )
+        })
+        .collect();
+    if !failed.is_empty() {
+        return Err(format!(
+            "runs with errors or no answers:\n{}",
+            failed.join("\n")
+        ));
+    }
     Ok(runs)
+}
+
+/// Shotover's configuration for a Cassandra source on `listen` in front of `nodes`: its
+/// cluster sink, with this one shotover node in the local datacenter. Returns the topology
+/// and config files written into the output directory.
+fn shotover_config(
+    spec: &CompareSpec,
+    listen: SocketAddr,
+    nodes: &[SocketAddr],
+) -> Result<(PathBuf, PathBuf), String> {
+    let dir = spec.out_dir.join("shotover");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // Shotover's contact points must be in its own datacenter: the harness's first nodes.
+    let contact_points = nodes
+        .iter()
+        .take(2)
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let host_id = "2dd022d6-2937-4754-89d6-02d2933a8f7a";
+    let topology = format!(
+        "---\n\
+         sources:\n\
+         \x20 - Cassandra:\n\
+         \x20     name: \"cassandra\"\n\
+         \x20     listen_addr: \"{listen}\"\n\
+         \x20     chain:\n\
+         \x20       - CassandraSinkCluster:\n\
+         \x20           first_contact_points: [{contact_points}]\n\
+         \x20           local_shotover_host_id: \"{host_id}\"\n\
+         \x20           shotover_nodes:\n\
+         \x20             - address: \"{listen}\"\n\
+         \x20               data_center: \"{dc}\"\n\
+         \x20               rack: \"rack1\"\n\
+         \x20               host_id: \"{host_id}\"\n\
+         \x20           connect_timeout_ms: 3000\n",
+        dc = spec.local_dc,
+    );
+    let config = "---\nmain_log_level: \"warn\"\n";
+    let topology_file = dir.join("topology.yaml");
+    let config_file = dir.join("config.yaml");
+    std::fs::write(&topology_file, topology).map_err(|e| e.to_string())?;
+    std::fs::write(&config_file, config).map_err(|e| e.to_string())?;
+    Ok((topology_file, config_file))
 }
 
 /// Creates the schema through the node `config` names (with `replication`, a CQL map

@@ -11,10 +11,12 @@
 //! - [`stub`]: a stub cluster that answers the workloads at once with fixed bytes;
 //! - [`forwarder`]: a byte-copying TCP forwarder, the floor of any proxy's cost;
 //! - [`compare`]: direct, forwarder, Ringgate (and shotover) side by side in alternated rounds;
-//! - [`report`]: JSON, summaries, medians and ratios.
+//! - [`report`]: JSON, summaries, medians and ratios;
+//! - [`conns`]: many client connections held at once, for what each costs in memory.
 
 pub mod client;
 pub mod compare;
+pub mod conns;
 pub mod forwarder;
 pub mod load;
 pub mod procstat;

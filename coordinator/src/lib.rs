@@ -96,6 +96,10 @@
 //! ```
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+/// The hasher of the maps every request looks into: fast, and seeded per process. Their keys
+/// are not a client's to choose freely (node addresses, ids the nodes derive, names).
+pub(crate) type FastHash = foldhash::fast::RandomState;
+
 pub mod cluster;
 pub mod cql;
 pub mod health;

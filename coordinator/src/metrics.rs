@@ -29,7 +29,7 @@ pub struct Metrics {
 
 #[derive(Debug, Default)]
 struct Inner {
-    nodes: DashMap<SocketAddr, Arc<NodeMetrics>>,
+    nodes: DashMap<SocketAddr, Arc<NodeMetrics>, crate::FastHash>,
     requests: AtomicU64,
     errors: AtomicU64,
     retries: AtomicU64,

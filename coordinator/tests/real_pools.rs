@@ -45,7 +45,7 @@ async fn one_pool_per_node_and_identity() {
         ..PoolConfig::default()
     };
     let pools = Pools::new(ConnectOptions::default(), config);
-    let alice = Identity::User("alice".to_owned());
+    let alice = Identity::User("alice".into());
     assert!(
         pools.pool(node_addr(1), &alice).is_none(),
         "unknown users get no pool"

@@ -6,7 +6,9 @@
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
-use ringgate_protocol::message::{Response, put_response_prefix, split_response_body};
+use ringgate_protocol::message::{
+    Response, put_response_prefix, response_message, split_response_body,
+};
 use ringgate_protocol::{Opcode, ProtocolVersion};
 
 const OPCODES: [Opcode; 8] = [
@@ -28,14 +30,14 @@ fuzz_target!(|data: &[u8]| {
     let opcode = OPCODES[usize::from(selector / 3) % OPCODES.len()];
     let prefixes = selector / 24;
     let body = Bytes::copy_from_slice(rest);
-    let Ok((prefix, message)) = split_response_body(
-        &body,
-        prefixes & 1 != 0,
-        prefixes & 2 != 0,
-        prefixes & 4 != 0,
-    ) else {
+    let flags = (prefixes & 1 != 0, prefixes & 2 != 0, prefixes & 4 != 0);
+    let peeked = response_message(&body, flags.0, flags.1, flags.2);
+    let Ok((prefix, message)) = split_response_body(&body, flags.0, flags.1, flags.2) else {
+        assert!(peeked.is_err(), "a prefix only the peek reads");
         return;
     };
+    // Peeking past the prefix finds the message the full split finds.
+    assert_eq!(peeked.ok(), Some(&message[..]));
     // The prefix re-encodes to bytes that split back into the same prefix (not always the
     // same bytes: any negative [bytes] length reads as null and is written as -1).
     let mut head = BytesMut::new();

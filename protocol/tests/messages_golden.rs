@@ -9,7 +9,7 @@ use ringgate_protocol::message::{
     ErrorResponse, Event, Execute, Failures, Prepare, Prepared, PreparedMetadata, Query,
     QueryParameters, Request, Response, ResultBody, RowsMetadata, SchemaChange, SchemaChangeTarget,
     SchemaChangeType, SerialConsistency, Startup, TableSpec, TopologyChangeType, Value, WriteType,
-    split_response_body,
+    response_message, split_response_body,
 };
 use ringgate_protocol::primitives::DecodeError;
 use ringgate_protocol::types::ColumnType;
@@ -524,6 +524,26 @@ fn response_prefix_order_tracing_warnings_payload() {
         Response::decode(Opcode::Result, &rest, V4).unwrap(),
         Response::Result(ResultBody::Void)
     );
+    // Peeking past the prefix finds the same message, for every combination of flags.
+    assert_eq!(
+        response_message(&bytes, true, true, true).unwrap(),
+        &rest[..]
+    );
+    assert_eq!(
+        response_message(&bytes[16..], false, true, true).unwrap(),
+        &rest[..]
+    );
+    assert_eq!(
+        response_message(&rest, false, false, false).unwrap(),
+        &rest[..]
+    );
+    // A prefix cut short is an error, never a panic.
+    for cut in 0..bytes.len() - rest.len() {
+        assert!(
+            response_message(&bytes[..cut], true, true, true).is_err(),
+            "{cut}"
+        );
+    }
 }
 
 #[test]

@@ -60,6 +60,27 @@ enum Command {
     },
     /// Compare direct, forwarder, ringgate (and shotover) in alternated rounds.
     Compare(Box<CompareArgs>),
+    /// Hold many client connections to a node and report its memory per connection.
+    Conns {
+        /// The node.
+        #[arg(long)]
+        target: SocketAddr,
+        /// The node's process id, whose RSS is read.
+        #[arg(long)]
+        pid: u32,
+        /// Connections to hold.
+        #[arg(long, default_value_t = 1000)]
+        connections: usize,
+        /// Keep a query in flight on each.
+        #[arg(long)]
+        active: bool,
+        /// The query active connections run.
+        #[arg(long, default_value = "SELECT v FROM rg_bench.kv WHERE k = 1")]
+        query: String,
+        /// Seconds to hold them.
+        #[arg(long, default_value_t = 6)]
+        hold: u64,
+    },
 }
 
 /// What every workload run takes.
@@ -145,8 +166,9 @@ struct CompareArgs {
     /// Workloads.
     #[arg(long, value_delimiter = ',', default_value = "read,write")]
     workloads: Vec<Workload>,
-    /// Concurrency levels, each run as fast as answered.
-    #[arg(long, value_delimiter = ',', default_value = "64")]
+    /// Concurrency levels, each run as fast as answered (64 when neither these nor --rates
+    /// are given).
+    #[arg(long, value_delimiter = ',')]
     concurrency: Vec<usize>,
     /// Fixed rates (requests/s), each run with --max-in-flight at most in flight.
     #[arg(long, value_delimiter = ',')]
@@ -199,6 +221,40 @@ async fn main() {
             Err(e) => Err(format!("cannot listen on {listen}: {e}")),
         },
         Command::Compare(args) => compare(*args).await,
+        Command::Conns {
+            target,
+            pid,
+            connections,
+            active,
+            query,
+            hold,
+        } => ringgate_benches::conns::run(
+            target,
+            pid,
+            connections,
+            active,
+            &query,
+            Duration::from_secs(hold),
+        )
+        .await
+        .and_then(|report| {
+            println!(
+                "{} {} connections: RSS {:.1} → {:.1} MiB, {:.1} KiB per connection{}",
+                report.connections,
+                if report.active { "active" } else { "idle" },
+                report.rss_before as f64 / 1048576.0,
+                report.rss_held as f64 / 1048576.0,
+                report.bytes_per_connection / 1024.0,
+                if report.active {
+                    format!(", {} queries answered", report.queries)
+                } else {
+                    String::new()
+                }
+            );
+            serde_json::to_string(&report)
+                .map(|json| println!("{json}"))
+                .map_err(|e| e.to_string())
+        }),
     };
     if let Err(e) = outcome {
         eprintln!("ringgate-bench: {e}");
@@ -269,11 +325,16 @@ async fn compare(args: CompareArgs) -> Result<(), String> {
         .map(|t| Target::parse(t))
         .collect::<Result<Vec<_>, _>>()?;
     let wants_shotover = targets.contains(&Target::Shotover);
+    let concurrency = if args.concurrency.is_empty() && args.rates.is_empty() {
+        vec![64]
+    } else {
+        args.concurrency
+    };
     let spec = CompareSpec {
         backend,
         targets,
         workloads: args.workloads,
-        concurrency: args.concurrency,
+        concurrency,
         rates: args.rates,
         max_in_flight: args.max_in_flight,
         rounds: args.rounds,

@@ -17,7 +17,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 
 use super::cork;
-use super::streams::{Claimed, Streams};
+use super::streams::Streams;
 
 /// Senders wait for the writer while this many bytes are waiting to be written.
 const HIGH_WATER: usize = 4 * 1024 * 1024;
@@ -116,6 +116,8 @@ struct Shared {
     writer: Arc<Notify>,
     /// Wakes senders waiting for the buffer to drain below [`HIGH_WATER`].
     drained: Notify,
+    /// Wakes the sweep of expired requests: a deadline earlier than the one it waits for.
+    sweep: Arc<Notify>,
     /// Set once, with the reason, when the connection closes.
     closed: watch::Sender<Option<String>>,
     /// Milliseconds since `epoch` at which the last bytes arrived.
@@ -227,6 +229,7 @@ impl Connection {
             }),
             writer: Arc::new(Notify::new()),
             drained: Notify::new(),
+            sweep: Arc::new(Notify::new()),
             closed: watch::Sender::new(None),
             last_read_ms: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -240,6 +243,11 @@ impl Connection {
             events,
         )));
         tokio::spawn(write_loop(Arc::clone(&shared), writer));
+        tokio::spawn(sweep_loop(
+            Arc::downgrade(&shared),
+            Arc::clone(&shared.sweep),
+            shared.closed.subscribe(),
+        ));
         tokio::spawn(heartbeat_loop(Arc::downgrade(&shared), config.clone()));
         Connection { shared }
     }
@@ -303,24 +311,33 @@ impl Connection {
             addr,
             after: timeout,
         };
-        // A free id is the common case: no timer unless it has to be waited for.
-        let claimed = match self.shared.streams.try_claim() {
+        let streams = &self.shared.streams;
+        // A free id is the common case: no timer unless one has to be waited for. The
+        // response's deadline is the connection's sweep's to watch.
+        let claimed = match streams.try_claim(deadline) {
             Some(claimed) => Some(claimed),
             None if self.is_closed() => None,
-            None => tokio::time::timeout_at(deadline, self.shared.streams.claim())
+            None => tokio::time::timeout_at(deadline, streams.claim(deadline))
                 .await
                 .map_err(|_| busy())?,
         }
         .ok_or_else(|| self.closed_error())?;
-        let Claimed { stream, reply } = claimed;
-        let mut header = Header::new(self.shared.version, Direction::Request, stream, opcode);
+        if claimed.sweep_sooner {
+            self.shared.sweep.notify_one();
+        }
+        let mut header = Header::new(
+            self.shared.version,
+            Direction::Request,
+            claimed.stream,
+            opcode,
+        );
         header.flags = flags;
         let envelope = Envelope::new(header, body);
         // Until the envelope is queued, nothing can answer on this id: give it back if the
         // send fails, times out, or this future is dropped (a lost speculative execution).
         let unsent = AbandonOnDrop {
             shared: &self.shared,
-            stream: Some(stream),
+            stream: Some(claimed.stream),
         };
         loop {
             let drained = self.shared.drained.notified();
@@ -339,22 +356,14 @@ impl Connection {
             }
         }
         unsent.disarm();
-        match tokio::time::timeout_at(deadline, reply).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(_)) => Err(self.closed_error()),
-            // The stream id stays claimed until the response arrives (see `streams`).
-            Err(_) => {
-                let (_, orphaned) = self.shared.streams.in_flight();
-                if orphaned > self.shared.max_orphaned {
-                    self.shared.close(format!(
-                        "{orphaned} stream ids held by requests that were never answered"
-                    ));
-                }
-                Err(ConnectionError::Timeout {
-                    addr,
-                    after: timeout,
-                })
-            }
+        match streams.reply(claimed).await {
+            Some(Ok(envelope)) => Ok(envelope),
+            Some(Err(ConnectionError::Timeout { .. })) => Err(ConnectionError::Timeout {
+                addr,
+                after: timeout,
+            }),
+            Some(Err(e)) => Err(e),
+            None => Err(self.closed_error()),
         }
     }
 
@@ -459,6 +468,47 @@ async fn write_loop<W: AsyncWrite + Unpin>(shared: Arc<Shared>, mut writer: W) {
     let _ = writer.shutdown().await;
     if let Some(reason) = reason {
         shared.close(reason);
+    }
+}
+
+/// Tells requests whose deadline passed that they timed out, each time the earliest
+/// deadline is due (once per timeout period under steady traffic), and recycles a connection
+/// that holds too many stream ids for requests nobody waits for any more.
+async fn sweep_loop(
+    shared: std::sync::Weak<Shared>,
+    wake: Arc<Notify>,
+    mut closed: watch::Receiver<Option<String>>,
+) {
+    let mut due: Option<Instant> = None;
+    loop {
+        let sleep = async {
+            match due {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = sleep => {}
+            () = wake.notified() => {}
+            _ = closed.changed() => return,
+        }
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let addr = shared.addr;
+        due = shared
+            .streams
+            .expire(Instant::now(), || ConnectionError::Timeout {
+                addr,
+                after: Duration::ZERO,
+            });
+        let (_, orphaned) = shared.streams.in_flight();
+        if orphaned > shared.max_orphaned {
+            shared.close(format!(
+                "{orphaned} stream ids held by requests that were never answered"
+            ));
+            return;
+        }
     }
 }
 

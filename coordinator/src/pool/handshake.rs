@@ -46,7 +46,9 @@ impl std::fmt::Debug for Credentials {
 pub struct ConnectOptions {
     /// The newest protocol version to try; older ones follow when a node refuses it.
     pub max_version: ProtocolVersion,
-    /// Ask for LZ4 compression when the node offers it.
+    /// Ask for LZ4 compression when the node offers it. Off by default: it trades the
+    /// coordinator's CPU for bandwidth, and replicas are usually on the coordinator's own
+    /// network.
     pub compression: bool,
     /// Credentials, for nodes that ask for authentication.
     pub credentials: Option<Credentials>,
@@ -60,7 +62,7 @@ impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
             max_version: ProtocolVersion::V5,
-            compression: true,
+            compression: false,
             credentials: None,
             connect_timeout: Duration::from_secs(5),
             connection: ConnectionConfig::default(),

@@ -1,11 +1,16 @@
-//! Every node pool, keyed by node and by the identity its connections authenticated as: a
-//! request always runs on a connection logged in as its own user, and with no authentication
-//! there is exactly one pool per node.
+//! Every node pool, keyed by node, by the identity its connections authenticated as (a
+//! request always runs on a connection logged in as its own user), and by the protocol
+//! version they speak when it is not the newest both sides share: a front end passes a
+//! client's v4 request through a v4 connection untouched instead of translating it for a v5
+//! one. Without authentication and with clients of the cluster's version, there is exactly
+//! one pool per node.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use dashmap::DashMap;
+
+use ringgate_protocol::ProtocolVersion;
 
 use super::{ConnectOptions, Credentials, Health, NodePool, PoolConfig, TcpConnector};
 
@@ -15,12 +20,16 @@ pub enum Identity {
     /// The coordinator's own credentials (or none, on a cluster without authentication).
     Service,
     /// A user who logged in through the coordinator, by role name.
-    User(String),
+    User(Arc<str>),
 }
 
-/// The pools of every (node, identity) pair in use.
+/// A pool's key: its node, its identity, and the newest protocol version its connections
+/// may speak (`None`: the newest the options allow).
+type Key = (SocketAddr, Identity, Option<ProtocolVersion>);
+
+/// The pools of every (node, identity, version) in use.
 pub struct Pools {
-    pools: DashMap<(SocketAddr, Identity), Arc<NodePool>>,
+    pools: DashMap<Key, Arc<NodePool>, crate::FastHash>,
     /// The user credentials each identity's connections log in with.
     users: DashMap<String, Credentials>,
     options: ConnectOptions,
@@ -41,7 +50,7 @@ impl Pools {
     /// the coordinator's own) and whose pools keep `config.connections_per_node` connections.
     pub fn new(options: ConnectOptions, config: PoolConfig) -> Self {
         Pools {
-            pools: DashMap::new(),
+            pools: DashMap::default(),
             users: DashMap::new(),
             options,
             config,
@@ -58,19 +67,50 @@ impl Pools {
             .insert(name.clone(), credentials.clone())
             .is_some_and(|old| old != credentials);
         if changed {
-            self.pools
-                .retain(|(_, identity), _| *identity != Identity::User(name.clone()));
+            self.pools.retain(
+                |(_, identity, _), _| !matches!(identity, Identity::User(n) if **n == *name),
+            );
         }
     }
 
     /// The pool for `identity` on `addr`, started on first use. `None` for a user whose
     /// credentials were never registered.
     pub fn pool(&self, addr: SocketAddr, identity: &Identity) -> Option<Arc<NodePool>> {
-        let key = (addr, identity.clone());
+        self.pool_with(addr, identity, None)
+    }
+
+    /// The pool for `identity` on `addr` whose connections speak `version` at most (the node
+    /// may settle on an older one), started on first use.
+    pub fn pool_speaking(
+        &self,
+        addr: SocketAddr,
+        identity: &Identity,
+        version: ProtocolVersion,
+    ) -> Option<Arc<NodePool>> {
+        let version = (version < self.options.max_version).then_some(version);
+        self.pool_with(addr, identity, version)
+    }
+
+    fn pool_with(
+        &self,
+        addr: SocketAddr,
+        identity: &Identity,
+        version: Option<ProtocolVersion>,
+    ) -> Option<Arc<NodePool>> {
+        let key = (addr, identity.clone(), version);
         if let Some(pool) = self.pools.get(&key) {
             return Some(Arc::clone(&pool));
         }
-        let options = self.connect_options(identity)?;
+        let mut options = match identity {
+            Identity::Service => self.options.clone(),
+            Identity::User(name) => ConnectOptions {
+                credentials: Some(self.users.get(&**name)?.clone()),
+                ..self.options.clone()
+            },
+        };
+        if let Some(version) = version {
+            options.max_version = version;
+        }
         let pool = self.pools.entry(key).or_insert_with(|| {
             let connector = Arc::new(TcpConnector::new(options, None));
             Arc::new(NodePool::start(addr, connector, self.config.clone()))
@@ -78,16 +118,23 @@ impl Pools {
         Some(Arc::clone(&pool))
     }
 
-    /// How `identity`'s connections connect: the registry's options with that user's
-    /// credentials. `None` for a user whose credentials were never registered.
-    pub fn connect_options(&self, identity: &Identity) -> Option<ConnectOptions> {
-        Some(match identity {
+    /// How a connection of `identity` that speaks `version` at most connects: the registry's
+    /// options with that user's credentials (for connections outside the pools, such as
+    /// keyspace-bound ones). `None` for a user whose credentials were never registered.
+    pub fn connect_options(
+        &self,
+        identity: &Identity,
+        version: ProtocolVersion,
+    ) -> Option<ConnectOptions> {
+        let mut options = match identity {
             Identity::Service => self.options.clone(),
             Identity::User(name) => ConnectOptions {
-                credentials: Some(self.users.get(name)?.clone()),
+                credentials: Some(self.users.get(&**name)?.clone()),
                 ..self.options.clone()
             },
-        })
+        };
+        options.max_version = options.max_version.min(version);
+        Some(options)
     }
 
     /// A node was reported up: every pool to it retries now.
@@ -99,7 +146,7 @@ impl Pools {
 
     /// A node left the cluster: its pools close.
     pub fn remove_node(&self, addr: SocketAddr) {
-        self.pools.retain(|(a, _), pool| {
+        self.pools.retain(|(a, _, _), pool| {
             let keep = *a != addr;
             if !keep {
                 pool.shutdown();
@@ -111,7 +158,7 @@ impl Pools {
     /// The health of the service pool to `addr`, if one exists.
     pub fn health(&self, addr: SocketAddr) -> Option<Health> {
         self.pools
-            .get(&(addr, Identity::Service))
+            .get(&(addr, Identity::Service, None))
             .map(|p| p.health())
     }
 

@@ -13,12 +13,17 @@ use super::PreparedStatement;
 /// keyspace), and permissions are checked when a statement runs, under the session's user.
 #[derive(Debug, Default)]
 pub(crate) struct PreparedCache {
-    by_id: DashMap<Bytes, Arc<PreparedStatement>>,
+    by_id: DashMap<Bytes, Arc<PreparedStatement>, crate::FastHash>,
     by_text: DashMap<(Option<String>, String), Arc<PreparedStatement>>,
 }
 
 impl PreparedCache {
     pub(crate) fn by_id(&self, id: &Bytes) -> Option<Arc<PreparedStatement>> {
+        self.by_id_slice(id)
+    }
+
+    /// As [`Self::by_id`], for an id borrowed from a request body.
+    pub(crate) fn by_id_slice(&self, id: &[u8]) -> Option<Arc<PreparedStatement>> {
         self.by_id.get(id).map(|s| Arc::clone(&s))
     }
 

@@ -7,6 +7,53 @@ use ringgate_protocol::message::ErrorResponse;
 use ringgate_protocol::primitives::{DecodeError, EncodeError};
 
 use crate::cluster::ClusterError;
+use crate::pool::{ConnectError, ConnectionError};
+
+/// How one attempt on one node failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NodeFailure {
+    /// The node answered with a CQL error.
+    #[error("error {:#06x}: {}", .0.details.code(), .0.message)]
+    Server(Box<ErrorResponse>),
+    /// No answer within the timeout. The node may still have executed the request.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The node's connections had no free stream id (or room in their send buffers) for the
+    /// whole timeout: the request was never sent.
+    #[error("no free stream id within {0:?}")]
+    Busy(Duration),
+    /// No open connection to the node (it is down, or its pool is still connecting): the
+    /// request was never sent.
+    #[error("not sent: {0}")]
+    NotSent(String),
+    /// The connection failed with the request possibly sent.
+    #[error(transparent)]
+    Connection(ConnectionError),
+    /// No connection could be opened to the node (when logging in, say).
+    #[error(transparent)]
+    Connect(ConnectError),
+}
+
+impl NodeFailure {
+    /// Whether the request may have reached the node.
+    pub fn may_have_run(&self) -> bool {
+        !matches!(
+            self,
+            NodeFailure::Busy(_) | NodeFailure::NotSent(_) | NodeFailure::Connect(_)
+        )
+    }
+}
+
+/// One node's failure, as [`RequestError::NoHostAvailable`] and
+/// [`RequestError::Overloaded`] list them.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{node}: {failure}")]
+pub struct NodeError {
+    /// The node.
+    pub node: SocketAddr,
+    /// What happened there.
+    pub failure: NodeFailure,
+}
 
 /// Why a request failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -20,9 +67,9 @@ pub enum RequestError {
         /// The error, as the node sent it.
         error: Box<ErrorResponse>,
     },
-    /// No node could take the request; the reason each tried node failed.
+    /// No node could take the request; how each tried node failed.
     #[error("no host available: {}", describe(.0))]
-    NoHostAvailable(Vec<(SocketAddr, String)>),
+    NoHostAvailable(Vec<NodeError>),
     /// No answer arrived in time. The request may still have been executed.
     #[error("no answer within {after:?}")]
     Timeout {
@@ -32,7 +79,7 @@ pub enum RequestError {
     /// The coordinator is overloaded: every node tried had all its stream ids in use (or its
     /// send queue full) for the whole timeout, so the request was never sent.
     #[error("overloaded: {}", describe(.0))]
-    Overloaded(Vec<(SocketAddr, String)>),
+    Overloaded(Vec<NodeError>),
     /// The node refused the credentials.
     #[error("authentication failed: {0}")]
     Authentication(String),
@@ -54,13 +101,13 @@ pub enum RequestError {
     Cluster(#[from] ClusterError),
 }
 
-fn describe(failures: &[(SocketAddr, String)]) -> String {
+fn describe(failures: &[NodeError]) -> String {
     if failures.is_empty() {
         return "no node to try".to_owned();
     }
     failures
         .iter()
-        .map(|(node, why)| format!("{node}: {why}"))
+        .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -71,6 +118,19 @@ impl RequestError {
         match self {
             RequestError::Server { error, .. } => Some(error.details.code()),
             _ => None,
+        }
+    }
+
+    /// The error a request gets when its last attempt failed this way and no other attempt
+    /// is left.
+    pub(crate) fn from_failure(node: SocketAddr, failure: NodeFailure) -> Self {
+        match failure {
+            NodeFailure::Server(error) => RequestError::Server { node, error },
+            NodeFailure::Timeout(after) => RequestError::Timeout { after },
+            failure @ NodeFailure::Busy(_) => {
+                RequestError::Overloaded(vec![NodeError { node, failure }])
+            }
+            failure => RequestError::NoHostAvailable(vec![NodeError { node, failure }]),
         }
     }
 }

@@ -2,24 +2,27 @@
 //! BATCH) — what a CQL front end does with a driver's requests. Routed, retried and healed
 //! like the typed API's requests.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ringgate_protocol::Opcode;
 use ringgate_protocol::frame::Flags;
 use ringgate_protocol::message::{
-    BatchQuery, CustomPayload, Request, Values, fast, split_request_body,
+    BatchQuery, CustomPayload, Request, Values, fast, response_message,
 };
+use ringgate_protocol::primitives::RawValue;
+use ringgate_protocol::{Opcode, ProtocolVersion};
+use smallvec::SmallVec;
 
-use super::send::Outgoing;
 pub use super::send::RawRequest;
+use super::send::{Answer, Outgoing, Routing};
 use super::{Coordinator, PreparedStatement, QueryResult, RequestError, RequestOptions};
 
 /// What a forwarded request carries besides its message.
 #[derive(Debug, Clone, Default)]
 pub struct ForwardContext {
     /// The client session's keyspace (from its `USE`), for messages that name none.
-    pub keyspace: Option<String>,
+    pub keyspace: Option<Arc<str>>,
     /// The client asked for tracing.
     pub tracing: bool,
     /// The client's custom payload.
@@ -29,13 +32,77 @@ pub struct ForwardContext {
 /// The outcome of a forwarded request.
 #[derive(Debug, Clone)]
 pub enum Forwarded {
-    /// A node's RESULT.
+    /// A node's RESULT, decoded ([`Coordinator::forward`]).
     Result(Box<QueryResult>),
+    /// A node's RESULT as it came ([`Coordinator::forward_raw`]).
+    Raw(RawResult),
     /// A PREPARE: the statement, prepared on every up node.
     Prepared(Arc<PreparedStatement>),
     /// A `USE` of this keyspace (plain or prepared), not run: it would switch a connection
     /// every session shares. The caller answers it for its own session.
     Use(String),
+}
+
+/// A node's RESULT as it came, for a front end that passes it through: decoded only if
+/// the front end needs to look inside ([`RawResult::decode`]).
+#[derive(Debug, Clone)]
+pub struct RawResult {
+    /// The node that answered.
+    pub node: SocketAddr,
+    /// The protocol version the body is laid out for.
+    pub version: ProtocolVersion,
+    /// The envelope flags (tracing, warning, custom payload: what `body` starts with),
+    /// compression cleared.
+    pub flags: Flags,
+    /// The body, uncompressed.
+    pub body: Bytes,
+    /// The request read the schema tables: rows a front end may want to restate.
+    pub schema_read: bool,
+}
+
+/// The RESULT kind of a Schema_change.
+const SCHEMA_CHANGE: i32 = 5;
+
+impl RawResult {
+    fn new(answer: Answer, schema_read: bool) -> Self {
+        let header = answer.envelope.header;
+        RawResult {
+            node: answer.node,
+            version: header.version,
+            flags: header.flags.without(Flags::COMPRESSION),
+            body: answer.envelope.body,
+            schema_read,
+        }
+    }
+
+    /// The RESULT's kind (1 Void, 2 Rows, 3 Set_keyspace, 4 Prepared, 5 Schema_change),
+    /// read without decoding the rest.
+    pub fn kind(&self) -> Option<i32> {
+        let message = response_message(
+            &self.body,
+            self.flags.contains(Flags::TRACING),
+            self.flags.contains(Flags::WARNING),
+            self.flags.contains(Flags::CUSTOM_PAYLOAD),
+        )
+        .ok()?;
+        Some(i32::from_be_bytes(message.get(..4)?.try_into().ok()?))
+    }
+
+    /// The result, decoded.
+    pub fn decode(&self) -> Result<QueryResult, RequestError> {
+        let mut header = ringgate_protocol::frame::Header::new(
+            self.version,
+            ringgate_protocol::Direction::Response,
+            0,
+            Opcode::Result,
+        );
+        header.flags = self.flags;
+        let envelope = ringgate_protocol::frame::Envelope::new(header, self.body.clone());
+        QueryResult::decode(&Answer {
+            node: self.node,
+            envelope,
+        })
+    }
 }
 
 /// How a forwarded request goes.
@@ -45,6 +112,8 @@ struct Planned {
     options: RequestOptions,
     /// The message differs from what the client sent (the session keyspace was added).
     changed: bool,
+    /// It reads the schema tables.
+    schema_read: bool,
 }
 
 enum Step {
@@ -68,27 +137,30 @@ impl Coordinator {
             Step::Send(sending) => {
                 let (request, planned) = *sending;
                 let out = Outgoing::new(&request, &planned.options);
-                self.send_planned(&out, &planned).await
+                let answer = self.send_planned(&out, &planned).await?;
+                let mut result = QueryResult::decode(&answer)?;
+                self.after_schema_change(&mut result).await;
+                Ok(Forwarded::Result(Box::new(result)))
             }
         }
     }
 
     /// Runs a client's request from its body as it came (see [`Self::forward`]), passing the
-    /// body through untouched where the cluster speaks the client's version and nothing in it
-    /// needs to change. Then an EXECUTE is not decoded at all: only its id and the partition
-    /// key's values are read. Bodies of another version are decoded once and encoded for
-    /// each connection. `context.tracing` and `context.custom_payload` are ignored:
-    /// the body and its flags carry them.
+    /// body through untouched (over connections of the client's version) unless something
+    /// in it must change. An EXECUTE is not decoded at all: only its id and the partition
+    /// key's values are read. Where a node does not speak the client's version, the body is
+    /// decoded and encoded for the connection. The node's RESULT comes back as it came ([`Forwarded::Raw`]).
+    /// `context.tracing` and `context.custom_payload` are ignored: the body and its flags
+    /// carry them.
     pub async fn forward_raw(
         &self,
         raw: RawRequest,
         context: &ForwardContext,
     ) -> Result<Forwarded, RequestError> {
         let has_payload = raw.flags.contains(Flags::CUSTOM_PAYLOAD);
-        let (payload, body) = split_request_body(&raw.body, has_payload)?;
-        let same_version = self.cluster().protocol_version() == Some(raw.version);
-        if same_version
-            && raw.opcode == Opcode::Execute
+        let (payload, body) =
+            ringgate_protocol::message::split_request_body(&raw.body, has_payload)?;
+        if raw.opcode == Opcode::Execute
             && let Some(forwarded) = self.execute_raw(&raw, &body).await?
         {
             return Ok(forwarded);
@@ -103,14 +175,25 @@ impl Coordinator {
             Step::Done(forwarded) => Ok(forwarded),
             Step::Send(sending) => {
                 let (request, planned) = *sending;
-                if planned.changed || !same_version {
+                let answer = if planned.changed {
                     let out = Outgoing::new(&request, &planned.options);
-                    self.send_planned(&out, &planned).await
+                    self.send_planned(&out, &planned).await?
                 } else {
-                    self.send_planned(&Outgoing::raw(&raw), &planned).await
-                }
+                    self.send_planned(&Outgoing::raw(&raw), &planned).await?
+                };
+                Ok(self.raw_result(answer, planned.schema_read).await)
             }
         }
+    }
+
+    /// A RESULT to pass through, once a schema change it reports is agreed on.
+    async fn raw_result(&self, answer: Answer, schema_read: bool) -> Forwarded {
+        let result = RawResult::new(answer, schema_read);
+        if result.kind() == Some(SCHEMA_CHANGE) {
+            // Boxed: rare, and kept out of the size of every forwarded request's future.
+            Box::pin(self.await_schema_agreement(result.node)).await;
+        }
+        Forwarded::Raw(result)
     }
 
     /// An EXECUTE run from its body alone, when it can be: the statement is known, its values
@@ -122,10 +205,9 @@ impl Coordinator {
         body: &Bytes,
     ) -> Result<Option<Forwarded>, RequestError> {
         let view = fast::execute(body, raw.version)?;
-        let id = body.slice_ref(view.id);
-        let statement = self
-            .cached_statement(&id)
-            .ok_or(RequestError::UnknownPrepared(id))?;
+        let Some(statement) = self.inner.prepared.by_id_slice(view.id) else {
+            return Err(RequestError::UnknownPrepared(body.slice_ref(view.id)));
+        };
         if let Some(keyspace) = &statement.use_keyspace {
             return Ok(Some(Forwarded::Use(keyspace.clone())));
         }
@@ -133,23 +215,34 @@ impl Coordinator {
         if statement.conditional || values.is_named() {
             return Ok(None);
         }
-        let values = values
-            .map(|v| v.map(|(_, value)| value))
-            .collect::<Result<Vec<_>, _>>()?;
-        let planned = Planned {
-            routing: statement.routing_raw(&values),
-            lwt: false,
-            options: RequestOptions {
-                consistency: Some(view.consistency),
-                idempotent: is_read(&statement.query),
-                node: self.schema_node(&statement),
-                ..RequestOptions::default()
-            },
-            changed: false,
+        // Every value is read (a malformed one is the client's error, found here); only the
+        // partition key's are kept, on the stack for the usual few.
+        let wanted = statement
+            .pk_indexes
+            .iter()
+            .max()
+            .map_or(0, |&i| usize::from(i) + 1);
+        let mut key_values: SmallVec<[RawValue<'_>; 8]> = SmallVec::new();
+        for value in values {
+            let (_, value) = value?;
+            if key_values.len() < wanted {
+                key_values.push(value);
+            }
+        }
+        let routing = statement.token_raw(&key_values).map(|token| Routing {
+            keyspace: statement.keyspace.as_deref(),
+            token,
+        });
+        let options = RequestOptions {
+            consistency: Some(view.consistency),
+            idempotent: is_read(&statement.query),
+            node: self.schema_node(&statement),
+            ..RequestOptions::default()
         };
-        self.send_planned(&Outgoing::raw(raw), &planned)
-            .await
-            .map(Some)
+        let answer = self
+            .send(&Outgoing::raw(raw), routing, &options, false)
+            .await?;
+        Ok(Some(self.raw_result(answer, statement.schema_read).await))
     }
 
     /// The control node, for a statement that reads the schema tables: a client that learned
@@ -166,12 +259,9 @@ impl Coordinator {
         &self,
         out: &Outgoing<'_>,
         planned: &Planned,
-    ) -> Result<Forwarded, RequestError> {
-        let mut result = self
-            .send(out, planned.routing.clone(), &planned.options, planned.lwt)
-            .await?;
-        self.after_schema_change(&mut result).await;
-        Ok(Forwarded::Result(Box::new(result)))
+    ) -> Result<Answer, RequestError> {
+        let routing = Routing::of(&planned.routing);
+        self.send(out, routing, &planned.options, planned.lwt).await
     }
 
     async fn plan_forward(
@@ -185,17 +275,23 @@ impl Coordinator {
             ..RequestOptions::default()
         };
         let mut changed = false;
+        let mut schema_read = false;
         let (request, routing, lwt) = match request {
             Request::Prepare(prepare) => {
-                let keyspace = prepare.keyspace.or_else(|| context.keyspace.clone());
-                let statement = self
-                    .prepare_statement(keyspace.as_deref(), &prepare.query)
-                    .await?;
+                let keyspace = prepare
+                    .keyspace
+                    .or_else(|| context.keyspace.as_deref().map(str::to_owned));
+                // Boxed: its wait on every node is kept out of the size of every forwarded
+                // request's future.
+                let statement =
+                    Box::pin(self.prepare_statement(keyspace.as_deref(), &prepare.query)).await?;
                 return Ok(Step::Done(Forwarded::Prepared(statement)));
             }
             Request::Query(mut query) => {
-                if query.params.keyspace.is_none() && context.keyspace.is_some() {
-                    query.params.keyspace = context.keyspace.clone();
+                if query.params.keyspace.is_none()
+                    && let Some(keyspace) = &context.keyspace
+                {
+                    query.params.keyspace = Some(keyspace.to_string());
                     changed = true;
                 }
                 options.consistency = Some(query.params.consistency);
@@ -212,6 +308,7 @@ impl Coordinator {
                 }
                 if plan.schema_read {
                     options.node = self.cluster().control_node();
+                    schema_read = true;
                 }
                 if plan.ddl {
                     options.timeout = Some(self.inner.config.ddl_timeout);
@@ -233,6 +330,7 @@ impl Coordinator {
                 options.serial_consistency = execute.params.serial_consistency;
                 options.idempotent = is_read(&statement.query);
                 options.node = self.schema_node(&statement);
+                schema_read = statement.schema_read;
                 let routing = match &execute.params.values {
                     Values::Positional(values) => statement.routing(values),
                     Values::Named(_) => None,
@@ -240,8 +338,10 @@ impl Coordinator {
                 (Request::Execute(execute), routing, statement.conditional)
             }
             Request::Batch(mut batch) => {
-                if batch.keyspace.is_none() && context.keyspace.is_some() {
-                    batch.keyspace = context.keyspace.clone();
+                if batch.keyspace.is_none()
+                    && let Some(keyspace) = &context.keyspace
+                {
+                    batch.keyspace = Some(keyspace.to_string());
                     changed = true;
                 }
                 let mut routing = None;
@@ -278,6 +378,7 @@ impl Coordinator {
                 lwt,
                 options,
                 changed,
+                schema_read,
             },
         ))))
     }

@@ -49,7 +49,8 @@ use ringgate_protocol::ProtocolVersion;
 use ringgate_protocol::frame::Flags;
 use ringgate_protocol::message::{Consistency, Query, QueryParameters, Request, Response};
 
-use super::send::Attempt;
+use super::NodeFailure;
+use super::send::SendError;
 use crate::pool::{ConnectOptions, Connection, Identity};
 
 /// The default bound on keyspace-bound connections a coordinator keeps open.
@@ -106,8 +107,9 @@ fn is_describe(cql: &str) -> bool {
         })
 }
 
-/// The key of a keyspace-bound connection.
-type Key = (SocketAddr, Identity, String);
+/// The key of a keyspace-bound connection: node, identity, the newest version it may speak
+/// (that of the connection the request was laid out for), keyspace.
+type Key = (SocketAddr, Identity, ProtocolVersion, String);
 
 /// One keyspace-bound connection, opened on first use.
 #[derive(Default)]
@@ -183,8 +185,9 @@ impl KeyspaceConnections {
     }
 
     /// A connection to `node` as `identity` whose keyspace is `keyspace`, opened with
-    /// `options` (and `USE` run on it) when there is none yet. Failures are those of an
-    /// attempt that was not sent: the caller's retry policy tries another node.
+    /// `options` (its newest version `version`, and `USE` run on it) when there is none yet.
+    /// Failures are those of a request that was not sent: the caller's retry policy tries
+    /// another node.
     pub(crate) async fn get(
         &self,
         node: SocketAddr,
@@ -192,8 +195,13 @@ impl KeyspaceConnections {
         keyspace: &str,
         options: &ConnectOptions,
         timeout: Duration,
-    ) -> Result<Connection, Attempt> {
-        let key = (node, identity.clone(), keyspace.to_owned());
+    ) -> Result<Connection, SendError> {
+        let key = (
+            node,
+            identity.clone(),
+            options.max_version,
+            keyspace.to_owned(),
+        );
         let entry = match self.entries.get(&key) {
             Some(entry) => Arc::clone(&entry),
             None => self.insert(key)?,
@@ -212,7 +220,7 @@ impl KeyspaceConnections {
         let conn = tokio::time::timeout(timeout, open(node, keyspace, options, timeout))
             .await
             .unwrap_or_else(|_| {
-                Err(Attempt::NotSent(format!(
+                Err(not_sent(format!(
                     "no connection in keyspace {keyspace} within {timeout:?}"
                 )))
             })?;
@@ -221,7 +229,7 @@ impl KeyspaceConnections {
     }
 
     /// Adds an entry for `key`, making room first when the registry is full.
-    fn insert(&self, key: Key) -> Result<Arc<Entry>, Attempt> {
+    fn insert(&self, key: Key) -> Result<Arc<Entry>, SendError> {
         if self.entries.len() >= self.limit {
             self.evict_one()?;
         }
@@ -231,7 +239,7 @@ impl KeyspaceConnections {
     /// Closes and forgets the least recently used idle connection: one with no request in
     /// flight that no request is being given (only the registry holds its entry; checked
     /// under the map's lock, which a request taking the entry needs too).
-    fn evict_one(&self) -> Result<(), Attempt> {
+    fn evict_one(&self) -> Result<(), SendError> {
         let mut idle: Vec<(u64, Key)> = self
             .entries
             .iter()
@@ -248,7 +256,7 @@ impl KeyspaceConnections {
                 return Ok(());
             }
         }
-        Err(Attempt::NotSent(format!(
+        Err(not_sent(format!(
             "every keyspace-bound connection is in use (limit {})",
             self.limit
         )))
@@ -256,18 +264,20 @@ impl KeyspaceConnections {
 }
 
 impl super::Coordinator {
-    /// The keyspace-bound connection to `node` in `keyspace`, for this handle's identity.
+    /// The keyspace-bound connection to `node` in `keyspace` that speaks `version` at most
+    /// (the version the request was laid out for), for this handle's identity.
     pub(crate) async fn keyspace_connection(
         &self,
         node: SocketAddr,
         keyspace: &str,
+        version: ProtocolVersion,
         timeout: Duration,
-    ) -> Result<Connection, Attempt> {
+    ) -> Result<Connection, SendError> {
         let options = self
             .inner
             .pools
-            .connect_options(&self.identity)
-            .ok_or_else(|| Attempt::NotSent("no credentials for this identity".to_owned()))?;
+            .connect_options(&self.identity, version)
+            .ok_or_else(|| not_sent("no credentials for this identity".to_owned()))?;
         self.inner
             .keyspaced
             .get(node, &self.identity, keyspace, &options, timeout)
@@ -282,16 +292,21 @@ impl super::Coordinator {
     }
 }
 
+/// A failure of a request that never left: the retry policy may try another node.
+fn not_sent(why: String) -> SendError {
+    SendError::Failed(NodeFailure::NotSent(why))
+}
+
 /// Opens a connection to `node` and switches it to `keyspace`.
 async fn open(
     node: SocketAddr,
     keyspace: &str,
     options: &ConnectOptions,
     timeout: Duration,
-) -> Result<Connection, Attempt> {
+) -> Result<Connection, SendError> {
     let (conn, _) = crate::pool::connect(node, options, None)
         .await
-        .map_err(|e| Attempt::NotSent(e.to_string()))?;
+        .map_err(|e| SendError::Failed(NodeFailure::Connect(e)))?;
     let version = conn.version();
     let statement = Request::Query(Query::new(
         format!("USE {}", quoted(keyspace)),
@@ -300,24 +315,24 @@ async fn open(
     let mut body = BytesMut::new();
     statement
         .encode(version, &mut body)
-        .map_err(|e| Attempt::Fatal(e.into()))?;
+        .map_err(|e| SendError::Fatal(e.into()))?;
     let answer = conn
         .request(statement.opcode(), Flags::empty(), body.freeze(), timeout)
         .await
-        .map_err(|e| Attempt::NotSent(format!("USE {keyspace}: {e}")));
+        .map_err(|e| not_sent(format!("USE {keyspace}: {e}")));
     let answer = answer.and_then(|envelope| {
-        crate::pool::decode_response(&envelope, version).map_err(|e| Attempt::Fatal(e.into()))
+        crate::pool::decode_response(&envelope, version).map_err(|e| SendError::Fatal(e.into()))
     });
     match answer {
         Ok((_, Response::Result(_))) => Ok(conn),
         Ok((_, Response::Error(error))) => {
             conn.close("USE failed");
             // The node's own word (an unknown keyspace, no permission) reaches the caller.
-            Err(Attempt::Server(Box::new(error)))
+            Err(SendError::Failed(NodeFailure::Server(Box::new(error))))
         }
         Ok((_, other)) => {
             conn.close("USE failed");
-            Err(Attempt::NotSent(format!(
+            Err(not_sent(format!(
                 "USE {keyspace} answered {:?}",
                 other.opcode()
             )))
@@ -430,7 +445,7 @@ mod tests {
     fn the_registry_is_bounded_and_evicts_idle_entries_first() {
         let registry = KeyspaceConnections::new(2);
         let node = SocketAddr::from(([127, 0, 0, 1], 9042));
-        let key = |ks: &str| (node, Identity::Service, ks.to_owned());
+        let key = |ks: &str| (node, Identity::Service, ProtocolVersion::V4, ks.to_owned());
         assert!(registry.insert(key("a")).is_ok());
         assert!(registry.insert(key("b")).is_ok());
         // Entries with no connection are idle: the least recently used goes.

@@ -13,6 +13,7 @@ mod cache;
 mod error;
 mod forward;
 mod keyspaced;
+mod machine;
 mod paging;
 mod result;
 mod send;
@@ -31,8 +32,8 @@ use ringgate_protocol::message::{
 };
 
 pub use batch::{Batch, BatchType};
-pub use error::RequestError;
-pub use forward::{ForwardContext, Forwarded, RawRequest};
+pub use error::{NodeError, NodeFailure, RequestError};
+pub use forward::{ForwardContext, Forwarded, RawRequest, RawResult};
 pub use keyspaced::DEFAULT_KEYSPACE_CONNECTIONS;
 pub use paging::{DEFAULT_PAGE_SIZE, Statement};
 pub use result::{QueryResult, Row};
@@ -44,7 +45,7 @@ use crate::metrics::Metrics;
 use crate::plan::{LoadBalancing, RetryPolicy, SpeculativeExecution};
 use crate::pool::{ConnectError, ConnectOptions, Credentials, Health, Identity, PoolConfig, Pools};
 use cache::PreparedCache;
-use send::{AttemptFailure, Outgoing};
+use send::{Outgoing, Routing, SendError};
 use values::Encoded;
 
 /// How to join and talk to the cluster.
@@ -267,13 +268,16 @@ impl Coordinator {
                     self.inner.pools.register_user(credentials);
                     return Ok(Coordinator {
                         inner: Arc::clone(&self.inner),
-                        identity: Identity::User(username.to_owned()),
+                        identity: Identity::User(username.into()),
                     });
                 }
                 Err(ConnectError::Authentication { message, .. }) => {
                     return Err(RequestError::Authentication(message));
                 }
-                Err(e) => failures.push((node, e.to_string())),
+                Err(e) => failures.push(NodeError {
+                    node,
+                    failure: NodeFailure::Connect(e),
+                }),
             }
         }
         Err(RequestError::NoHostAvailable(failures))
@@ -329,38 +333,49 @@ impl Coordinator {
         } else {
             options
         };
-        let mut result = self
+        let answer = self
             .send(
                 &Outgoing::new(&request, options),
-                plan.routing,
+                Routing::of(&plan.routing),
                 options,
                 plan.conditional,
             )
             .await?;
+        let mut result = QueryResult::decode(&answer)?;
         self.after_schema_change(&mut result).await;
         Ok(result)
     }
 
     /// After a schema change, waits (as configured) until the nodes agree on the new schema.
     pub(crate) async fn after_schema_change(&self, result: &mut QueryResult) {
-        if let ResultBody::SchemaChange(_) = &result.body
-            && let Some(t) = self.inner.config.schema_agreement_timeout
+        if let ResultBody::SchemaChange(_) = &result.body {
+            result.schema_in_agreement = self.await_schema_agreement(result.node).await;
+        }
+    }
+
+    /// Waits (as configured) until the nodes agree on the schema `node` changed; whether
+    /// they did in time. The change is applied either way: a slow agreement is reported,
+    /// not an error.
+    pub(crate) async fn await_schema_agreement(&self, node: SocketAddr) -> bool {
+        let Some(t) = self.inner.config.schema_agreement_timeout else {
+            return true;
+        };
+        // Ask the node that ran the DDL: the control node may lag behind it.
+        let conn = self
+            .inner
+            .pools
+            .pool(node, &self.identity)
+            .and_then(|pool| pool.connection());
+        match self
+            .inner
+            .cluster
+            .wait_for_schema_agreement_on(conn.as_ref(), t)
+            .await
         {
-            // Ask the node that ran the DDL: the control node may lag behind it.
-            let conn = self
-                .inner
-                .pools
-                .pool(result.node, &self.identity)
-                .and_then(|pool| pool.connection());
-            // The change is applied either way: a slow agreement is reported, not an error.
-            if let Err(e) = self
-                .inner
-                .cluster
-                .wait_for_schema_agreement_on(conn.as_ref(), t)
-                .await
-            {
-                tracing::warn!(node = %result.node, error = %e, "schema change applied, but no agreement");
-                result.schema_in_agreement = false;
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(%node, error = %e, "schema change applied, but no agreement");
+                false
             }
         }
     }
@@ -413,19 +428,30 @@ impl Coordinator {
         let mut refused = None;
         let mut failures = Vec::new();
         for (&node, answer) in nodes.iter().zip(answers) {
-            match answer {
-                Ok((_, _, Response::Result(ResultBody::Prepared(p)))) => {
-                    prepared.get_or_insert_with(|| PreparedStatement::new(cql, keyspace, *p));
-                }
-                Ok((_, _, other)) => {
-                    failures.push((node, format!("unexpected {:?}", other.opcode())))
-                }
-                Err(send::Attempt::Server(error)) => {
+            let envelope = match answer {
+                Ok(envelope) => envelope,
+                Err(SendError::Failed(NodeFailure::Server(error))) => {
                     // Most likely the statement itself is wrong (syntax, unknown table, no
                     // permission): the caller gets the node's own error.
                     refused.get_or_insert(RequestError::Server { node, error });
+                    continue;
                 }
-                Err(e) => failures.push(AttemptFailure::from_attempt(node, e).describe()),
+                Err(SendError::Failed(failure)) => {
+                    failures.push(NodeError { node, failure });
+                    continue;
+                }
+                Err(SendError::Fatal(e)) => return Err(e),
+            };
+            match crate::pool::decode_response(&envelope, envelope.header.version)? {
+                (_, Response::Result(ResultBody::Prepared(p))) => {
+                    prepared.get_or_insert_with(|| PreparedStatement::new(cql, keyspace, *p));
+                }
+                (_, other) => {
+                    return Err(RequestError::Invalid(format!(
+                        "{node} answered {:?} to PREPARE",
+                        other.opcode()
+                    )));
+                }
             }
         }
         let statement = match (prepared, refused) {
@@ -449,20 +475,25 @@ impl Coordinator {
             return Err(RequestError::Invalid(USE_REFUSED.to_owned()));
         }
         let encoded = values.into().encode_for(statement)?;
-        let routing = statement.routing(&encoded);
+        let routing = statement.token(&encoded).map(|token| Routing {
+            keyspace: statement.keyspace.as_deref(),
+            token,
+        });
         let params = self.params(options).with_values(encoded);
         let request = Request::Execute(Execute::new(
             statement.id.clone(),
             statement.result_metadata_id.clone(),
             params,
         ));
-        self.send(
-            &Outgoing::new(&request, options),
-            routing,
-            options,
-            statement.conditional,
-        )
-        .await
+        let answer = self
+            .send(
+                &Outgoing::new(&request, options),
+                routing,
+                options,
+                statement.conditional,
+            )
+            .await?;
+        QueryResult::decode(&answer)
     }
 
     /// Runs a batch, routed by its first statement's partition key when that statement is
@@ -482,13 +513,15 @@ impl Coordinator {
             keyspace: options.keyspace.clone(),
             now_in_seconds: options.now_in_seconds,
         });
-        self.send(
-            &Outgoing::new(&request, options),
-            encoded.routing,
-            options,
-            encoded.conditional,
-        )
-        .await
+        let answer = self
+            .send(
+                &Outgoing::new(&request, options),
+                Routing::of(&encoded.routing),
+                options,
+                encoded.conditional,
+            )
+            .await?;
+        QueryResult::decode(&answer)
     }
 
     fn params(&self, options: &RequestOptions) -> QueryParameters {
@@ -573,7 +606,10 @@ impl Coordinator {
                 .send_to(node, &Outgoing::plain(&request), timeout)
                 .await
             {
-                let (_, why) = AttemptFailure::from_attempt(node, e).describe();
+                let why = match e {
+                    SendError::Failed(failure) => failure.to_string(),
+                    SendError::Fatal(error) => error.to_string(),
+                };
                 tracing::debug!(%node, %why, "preparing a cached statement on a node that came up failed");
                 return;
             }

@@ -38,6 +38,21 @@ pub struct QueryResult {
 }
 
 impl QueryResult {
+    /// Decodes a node's answer: a RESULT, or an error naming what else came.
+    pub(crate) fn decode(answer: &super::send::Answer) -> Result<Self, RequestError> {
+        let envelope = &answer.envelope;
+        match crate::pool::decode_response(envelope, envelope.header.version)? {
+            (prefix, ringgate_protocol::message::Response::Result(body)) => {
+                Ok(QueryResult::new(answer.node, envelope, prefix, body))
+            }
+            (_, other) => Err(RequestError::Invalid(format!(
+                "{} answered {:?} where a RESULT was due",
+                answer.node,
+                other.opcode()
+            ))),
+        }
+    }
+
     pub(crate) fn new(
         node: SocketAddr,
         envelope: &Envelope,

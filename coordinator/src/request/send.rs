@@ -1,5 +1,6 @@
-//! Running one request along its query plan: attempts on nodes, UNPREPARED healed on the
-//! node that lost the statement, the retry policy's decisions, and speculative executions.
+//! Running one request along its query plan: the shell around the [`RequestLoop`], which
+//! decides; here attempts are sent to nodes, UNPREPARED is healed by preparing again, and
+//! speculative executions run side by side.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -10,16 +11,17 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use ringgate_protocol::frame::{Envelope, Flags};
 use ringgate_protocol::message::{
-    CustomPayload, ErrorDetails, ErrorResponse, Request, Response, ResponsePrefix, ResultBody,
-    put_request_prefix, split_request_body,
+    CustomPayload, Request, Response, ResultBody, put_request_prefix, split_request_body,
 };
 use ringgate_protocol::{Opcode, ProtocolVersion};
 use tokio::time::Instant;
 
-use super::{Coordinator, QueryResult, RequestError, RequestOptions, keyspaced};
+use super::error::NodeFailure;
+use super::machine::{Action, AttemptId, Reason, RequestLoop, Speculation};
+use super::{Coordinator, RequestError, RequestOptions, keyspaced};
 use crate::metrics::Counter;
-use crate::plan::{Failure, RetryContext, RetryDecision};
-use crate::pool::ConnectionError;
+use crate::plan::SpeculativeExecution;
+use crate::pool::{ConnectionError, decode_response};
 
 /// A request as it goes on the wire: the message and the envelope's extras.
 pub(crate) struct Outgoing<'a> {
@@ -36,15 +38,6 @@ pub(crate) enum Message<'a> {
     /// A client's body, sent as it came on connections of its version (its own flags carry
     /// tracing and custom payload); decoded and encoded again for connections of another.
     Raw(&'a RawRequest),
-}
-
-impl Message<'_> {
-    fn opcode(&self) -> Opcode {
-        match self {
-            Message::Typed(request) => request.opcode(),
-            Message::Raw(raw) => raw.opcode,
-        }
-    }
 }
 
 /// A request body as a client sent it, for passthrough.
@@ -88,38 +81,83 @@ impl<'a> Outgoing<'a> {
     }
 }
 
-/// How one attempt on one node failed.
-pub(crate) enum Attempt {
-    /// The node answered with an error.
-    Server(Box<ErrorResponse>),
-    /// No answer in time.
-    Timeout(Duration),
-    /// The request surely did not reach the node (no connection to it).
-    NotSent(String),
-    /// The node's connections had no free stream id in time: never sent.
-    Busy(Duration),
-    /// The connection failed with the request possibly sent.
-    Broken(String),
-    /// Not the node's fault: encoding or decoding failed; no retry helps.
+/// Where a request goes: the keyspace whose replication places it, and its partition key's
+/// token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Routing<'a> {
+    /// The keyspace, when known.
+    pub(crate) keyspace: Option<&'a str>,
+    /// The token.
+    pub(crate) token: i64,
+}
+
+impl<'a> Routing<'a> {
+    /// The routing an owned (keyspace, token) pair describes.
+    pub(crate) fn of(owned: &'a Option<(Option<String>, i64)>) -> Option<Self> {
+        owned.as_ref().map(|(keyspace, token)| Routing {
+            keyspace: keyspace.as_deref(),
+            token: *token,
+        })
+    }
+}
+
+/// A node's answer that is not an ERROR, as it came.
+#[derive(Debug, Clone)]
+pub(crate) struct Answer {
+    /// The node that answered.
+    pub(crate) node: SocketAddr,
+    /// Its envelope (compression undone).
+    pub(crate) envelope: Envelope,
+}
+
+/// Why one send to one node did not bring an answer.
+pub(crate) enum SendError {
+    /// The node failed it: the retry policy decides what next.
+    Failed(NodeFailure),
+    /// Not the node's fault (encoding, decoding): no retry helps.
     Fatal(RequestError),
 }
 
-type Answer = (Envelope, ResponsePrefix, Response);
+/// Speculation delays from the coordinator's policy and its nodes' latencies.
+struct NodeSpeculation<'a> {
+    policy: SpeculativeExecution,
+    metrics: &'a crate::metrics::Metrics,
+}
 
-/// An attempt's outcome with the node it ran on and when it started.
-type Finished = (SocketAddr, Instant, Result<Answer, Attempt>);
+impl Speculation for NodeSpeculation<'_> {
+    fn delay(&self, node: SocketAddr, started: u32) -> Option<Duration> {
+        if self.policy == SpeculativeExecution::None {
+            return None;
+        }
+        self.policy.next_delay(&self.metrics.node(node), started)
+    }
+}
+
+/// What a running attempt (or re-prepare) of a speculated request reports.
+enum Event {
+    Attempt {
+        attempt: AttemptId,
+        node: SocketAddr,
+        started: Instant,
+        outcome: Result<Envelope, SendError>,
+    },
+    Reprepared {
+        attempt: AttemptId,
+        outcome: Result<(), SendError>,
+    },
+}
 
 impl Coordinator {
-    /// Sends a request along the load-balancing plan; failures go to the retry policy
-    /// (same node, next node, or the caller), idempotent requests may be speculatively
-    /// executed on the next node, and every attempt is measured.
+    /// Sends a request along the load-balancing plan; the [`RequestLoop`] decides on
+    /// failures (same node, next node, or the caller) and speculative executions, and every
+    /// attempt is measured.
     pub(crate) async fn send(
         &self,
         out: &Outgoing<'_>,
-        routing: Option<(Option<String>, i64)>,
+        routing: Option<Routing<'_>>,
         options: &RequestOptions,
         lwt: bool,
-    ) -> Result<QueryResult, RequestError> {
+    ) -> Result<Answer, RequestError> {
         let metrics = &self.inner.metrics;
         metrics.increment(Counter::Requests);
         let result = self.run_plan(out, routing, options, lwt).await;
@@ -132,10 +170,10 @@ impl Coordinator {
     async fn run_plan(
         &self,
         out: &Outgoing<'_>,
-        routing: Option<(Option<String>, i64)>,
+        routing: Option<Routing<'_>>,
         options: &RequestOptions,
         lwt: bool,
-    ) -> Result<QueryResult, RequestError> {
+    ) -> Result<Answer, RequestError> {
         let inner = &self.inner;
         let timeout = options.timeout.unwrap_or(inner.config.request_timeout);
         let consistency = options.consistency.unwrap_or(inner.config.consistency);
@@ -147,154 +185,185 @@ impl Coordinator {
             _ => consistency,
         };
         let view = inner.cluster.view();
-        let placement = routing
-            .and_then(|(keyspace, token)| Some((view.placement(keyspace.as_deref()?)?, token)));
+        let placement = routing.and_then(|r| Some((view.placement(r.keyspace?)?, r.token)));
         let plan = inner.balancing.plan(&view, placement, consistency, lwt);
         let first = options.node;
-        let mut nodes = first.into_iter().chain(
+        let nodes = first.into_iter().chain(
             plan.as_slice()
                 .iter()
                 .copied()
                 .filter(move |n| Some(*n) != first),
         );
-        let speculative = inner.config.speculative;
-        let may_speculate = options.idempotent;
-
-        let launch = |node: SocketAddr| -> Pin<Box<dyn Future<Output = Finished> + Send + '_>> {
-            Box::pin(async move {
-                let started = Instant::now();
-                (node, started, self.attempt(node, out, timeout).await)
-            })
+        let speculation = NodeSpeculation {
+            policy: inner.config.speculative,
+            metrics: &inner.metrics,
         };
-        let mut running = FuturesUnordered::new();
-        let mut failures = Vec::new();
-        let mut retries = 0u32;
-        let mut speculated = 0u32;
-        let mut held_error: Option<RequestError> = None;
-        // Whether every failed attempt found its node without a free stream id.
-        let mut all_busy = true;
-        let Some(first) = nodes.next() else {
-            return Err(RequestError::NoHostAvailable(failures));
-        };
-        running.push(launch(first));
-        let mut newest = first;
-        let mut next_speculation = may_speculate
-            .then(|| speculative.next_delay(&inner.metrics.node(first), 0))
-            .flatten()
-            .map(|d| Instant::now() + d);
+        let machine = RequestLoop::new(
+            nodes,
+            options.idempotent,
+            inner.retry,
+            &speculation,
+            Instant::now(),
+        );
+        if options.idempotent && inner.config.speculative != SpeculativeExecution::None {
+            // Boxed: kept out of the size of every other request's future.
+            Box::pin(self.run_concurrently(machine, out, timeout)).await
+        } else {
+            self.run_in_turn(machine, out, timeout).await
+        }
+    }
 
+    /// Carries out the loop's actions one at a time: without speculative executions, no two
+    /// attempts of a request ever run at once.
+    async fn run_in_turn<P: Iterator<Item = SocketAddr>>(
+        &self,
+        mut machine: RequestLoop<'_, P>,
+        out: &Outgoing<'_>,
+        timeout: Duration,
+    ) -> Result<Answer, RequestError> {
+        let mut answer = None;
         loop {
-            // A speculative execution that is due starts before anything else is awaited: a
-            // zero delay means at once, even when the first answer is already in.
-            if next_speculation.is_some_and(|at| at <= Instant::now()) {
-                next_speculation = None;
-                if let Some(node) = nodes.next() {
-                    inner.metrics.increment(Counter::SpeculativeExecutions);
-                    speculated += 1;
-                    running.push(launch(node));
-                    newest = node;
-                    next_speculation = speculative
-                        .next_delay(&inner.metrics.node(newest), speculated)
-                        .map(|d| Instant::now() + d);
-                }
-                continue;
-            }
-            let finished = match next_speculation {
-                Some(at) => tokio::select! {
-                    f = running.next() => f,
-                    () = tokio::time::sleep_until(at) => continue,
-                },
-                None => running.next().await,
-            };
-            let Some((node, started, attempt)) = finished else {
-                // Every execution failed and the plan is exhausted.
-                return Err(held_error.unwrap_or(if all_busy && !failures.is_empty() {
-                    RequestError::Overloaded(failures)
-                } else {
-                    RequestError::NoHostAvailable(failures)
-                }));
-            };
-            let failure = match attempt {
-                Ok((envelope, prefix, Response::Result(body))) => {
-                    inner.metrics.record_latency(node, started.elapsed());
-                    return Ok(QueryResult::new(node, &envelope, prefix, body));
-                }
-                Ok((_, _, other)) => {
-                    return Err(RequestError::Invalid(format!(
-                        "{node} answered {:?} to {:?}",
-                        other.opcode(),
-                        out.message.opcode()
-                    )));
-                }
-                Err(Attempt::Server(error)) => {
-                    inner.metrics.record_latency(node, started.elapsed());
-                    inner.metrics.record_node_error(node);
-                    AttemptFailure::Server(node, error)
-                }
-                Err(Attempt::Timeout(after)) => {
-                    inner.metrics.increment(Counter::Timeouts);
-                    AttemptFailure::Timeout(node, after)
-                }
-                Err(Attempt::NotSent(why)) => AttemptFailure::Broken(node, why, false),
-                Err(Attempt::Busy(after)) => AttemptFailure::Busy(node, after),
-                Err(Attempt::Broken(why)) => AttemptFailure::Broken(node, why, true),
-                Err(Attempt::Fatal(e)) => return Err(e),
-            };
-            all_busy &= matches!(failure, AttemptFailure::Busy(..));
-            let ctx = RetryContext {
-                failure: failure.as_policy_failure(),
-                idempotent: options.idempotent,
-                retries,
-            };
-            retries += 1;
-            match inner.retry.decide(&ctx) {
-                RetryDecision::RetrySameNode => {
-                    inner.metrics.increment(Counter::Retries);
-                    running.push(launch(node));
-                }
-                RetryDecision::TryNextNode => {
-                    failures.push(failure.describe());
-                    if let Some(next) = nodes.next() {
-                        inner.metrics.increment(Counter::Retries);
-                        running.push(launch(next));
-                        newest = next;
+            match machine.poll_action() {
+                Some(Action::Start {
+                    attempt,
+                    node,
+                    reason,
+                }) => {
+                    self.count_start(reason);
+                    let started = Instant::now();
+                    match self.send_to(node, out, timeout).await {
+                        Ok(envelope) => {
+                            self.inner.metrics.record_latency(node, started.elapsed());
+                            answer = Some(envelope);
+                            machine.answered(attempt);
+                        }
+                        Err(SendError::Failed(failure)) => {
+                            self.note_failure(node, &failure, started);
+                            machine.failed(attempt, failure, Instant::now());
+                        }
+                        Err(SendError::Fatal(e)) => return Err(e),
                     }
                 }
-                RetryDecision::ReturnError => {
-                    let error = failure.into_error();
-                    if running.is_empty() {
-                        return Err(error);
+                Some(Action::Reprepare { attempt, node, id }) => {
+                    self.inner.metrics.increment(Counter::Reprepares);
+                    match Box::pin(self.reprepare(node, &id, timeout)).await {
+                        Ok(()) => machine.reprepared(attempt, Ok(()), Instant::now()),
+                        Err(SendError::Failed(f)) => {
+                            machine.reprepared(attempt, Err(f), Instant::now());
+                        }
+                        Err(SendError::Fatal(e)) => return Err(e),
                     }
-                    // A speculative execution still runs and may yet succeed.
-                    held_error.get_or_insert(error);
                 }
-            }
-            if next_speculation.is_none() && may_speculate && !running.is_empty() {
-                next_speculation = speculative
-                    .next_delay(&inner.metrics.node(newest), speculated)
-                    .map(|d| Instant::now() + d);
+                Some(Action::Finish(outcome)) => return finish(outcome, answer),
+                None => return Err(stalled()),
             }
         }
     }
 
-    /// One attempt on one node; an UNPREPARED answer is healed there (the statement is
-    /// prepared again on that node, then sent once more).
-    async fn attempt(
+    /// Carries out the loop's actions with attempts running side by side: speculative
+    /// executions start while earlier attempts still wait, and the first answer wins.
+    async fn run_concurrently<P: Iterator<Item = SocketAddr>>(
         &self,
-        node: SocketAddr,
+        mut machine: RequestLoop<'_, P>,
         out: &Outgoing<'_>,
         timeout: Duration,
-    ) -> Result<Answer, Attempt> {
-        match self.send_to(node, out, timeout).await {
-            Err(Attempt::Server(error)) => {
-                let ErrorDetails::Unprepared { id } = &error.details else {
-                    return Err(Attempt::Server(error));
-                };
-                self.inner.metrics.increment(Counter::Reprepares);
-                self.reprepare(node, id, timeout).await?;
-                self.send_to(node, out, timeout).await
+    ) -> Result<Answer, RequestError> {
+        type Running<'f> = Pin<Box<dyn Future<Output = Event> + Send + 'f>>;
+        let mut running: FuturesUnordered<Running<'_>> = FuturesUnordered::new();
+        let mut answer = None;
+        loop {
+            while let Some(action) = machine.poll_action() {
+                match action {
+                    Action::Start {
+                        attempt,
+                        node,
+                        reason,
+                    } => {
+                        self.count_start(reason);
+                        running.push(Box::pin(async move {
+                            let started = Instant::now();
+                            let outcome = self.send_to(node, out, timeout).await;
+                            Event::Attempt {
+                                attempt,
+                                node,
+                                started,
+                                outcome,
+                            }
+                        }));
+                    }
+                    Action::Reprepare { attempt, node, id } => {
+                        self.inner.metrics.increment(Counter::Reprepares);
+                        running.push(Box::pin(async move {
+                            let outcome = self.reprepare(node, &id, timeout).await;
+                            Event::Reprepared { attempt, outcome }
+                        }));
+                    }
+                    Action::Finish(outcome) => return finish(outcome, answer),
+                }
             }
-            other => other,
+            // A speculative execution that is due starts before anything is awaited: a zero
+            // delay means at once, even when an answer is already in.
+            if machine.deadline().is_some_and(|at| at <= Instant::now()) {
+                machine.tick(Instant::now());
+                continue;
+            }
+            let event = match machine.deadline() {
+                Some(at) => tokio::select! {
+                    event = running.next() => event,
+                    () = tokio::time::sleep_until(at) => {
+                        machine.tick(Instant::now());
+                        continue;
+                    }
+                },
+                None => running.next().await,
+            };
+            match event {
+                Some(Event::Attempt {
+                    attempt,
+                    node,
+                    started,
+                    outcome,
+                }) => match outcome {
+                    Ok(envelope) => {
+                        self.inner.metrics.record_latency(node, started.elapsed());
+                        answer = Some(envelope);
+                        machine.answered(attempt);
+                    }
+                    Err(SendError::Failed(failure)) => {
+                        self.note_failure(node, &failure, started);
+                        machine.failed(attempt, failure, Instant::now());
+                    }
+                    Err(SendError::Fatal(e)) => return Err(e),
+                },
+                Some(Event::Reprepared { attempt, outcome }) => match outcome {
+                    Ok(()) => machine.reprepared(attempt, Ok(()), Instant::now()),
+                    Err(SendError::Failed(f)) => {
+                        machine.reprepared(attempt, Err(f), Instant::now());
+                    }
+                    Err(SendError::Fatal(e)) => return Err(e),
+                },
+                None => return Err(stalled()),
+            }
+        }
+    }
+
+    fn count_start(&self, reason: Reason) {
+        match reason {
+            Reason::Retry => self.inner.metrics.increment(Counter::Retries),
+            Reason::Speculative => self.inner.metrics.increment(Counter::SpeculativeExecutions),
+            Reason::First | Reason::Reprepared => {}
+        }
+    }
+
+    fn note_failure(&self, node: SocketAddr, failure: &NodeFailure, started: Instant) {
+        let metrics = &self.inner.metrics;
+        match failure {
+            NodeFailure::Server(_) => {
+                metrics.record_latency(node, started.elapsed());
+                metrics.record_node_error(node);
+            }
+            NodeFailure::Timeout(_) => metrics.increment(Counter::Timeouts),
+            _ => {}
         }
     }
 
@@ -305,9 +374,9 @@ impl Coordinator {
         node: SocketAddr,
         id: &Bytes,
         timeout: Duration,
-    ) -> Result<(), Attempt> {
+    ) -> Result<(), SendError> {
         let statement = self.inner.prepared.by_id(id).ok_or_else(|| {
-            Attempt::Fatal(RequestError::Invalid(
+            SendError::Fatal(RequestError::Invalid(
                 "UNPREPARED for a statement never prepared here".to_owned(),
             ))
         })?;
@@ -315,34 +384,44 @@ impl Coordinator {
             statement.prepared_in.as_deref(),
             &statement.query,
         ));
-        match self
+        let envelope = self
             .send_to(node, &Outgoing::plain(&request), timeout)
-            .await?
-        {
-            (_, _, Response::Result(ResultBody::Prepared(_))) => Ok(()),
-            (_, _, other) => Err(Attempt::Fatal(RequestError::Invalid(format!(
+            .await?;
+        match decode_response(&envelope, envelope.header.version) {
+            Ok((_, Response::Result(ResultBody::Prepared(_)))) => Ok(()),
+            Ok((_, other)) => Err(SendError::Fatal(RequestError::Invalid(format!(
                 "re-prepare answered {:?}",
                 other.opcode()
             )))),
+            Err(e) => Err(SendError::Fatal(e.into())),
         }
     }
 
-    /// One request on one node: a connection from its pool, encode, send, decode.
+    /// One request on one node: a connection from its pool, encode, send. Any answer but an
+    /// ERROR comes back as it came; an ERROR is the node's failure.
     pub(crate) async fn send_to(
         &self,
         node: SocketAddr,
         out: &Outgoing<'_>,
         timeout: Duration,
-    ) -> Result<Answer, Attempt> {
-        let pool = self
-            .inner
-            .pools
-            .pool(node, &self.identity)
-            .ok_or_else(|| Attempt::NotSent("no pool for this identity".to_owned()))?;
-        let conn = pool
-            .ready_connection(timeout)
-            .await
-            .ok_or_else(|| Attempt::NotSent(format!("no open connection ({:?})", pool.health())))?;
+    ) -> Result<Envelope, SendError> {
+        let failed = |f| SendError::Failed(f);
+        let pools = &self.inner.pools;
+        // A client's body goes over a connection of its own version, untouched, when the
+        // node speaks it.
+        let pool = match out.message {
+            Message::Raw(raw) if Some(raw.version) != self.cluster().protocol_version() => {
+                pools.pool_speaking(node, &self.identity, raw.version)
+            }
+            _ => pools.pool(node, &self.identity),
+        }
+        .ok_or_else(|| failed(NodeFailure::NotSent("no pool for this identity".to_owned())))?;
+        let conn = pool.ready_connection(timeout).await.ok_or_else(|| {
+            failed(NodeFailure::NotSent(format!(
+                "no open connection ({:?})",
+                pool.health()
+            )))
+        })?;
         let version = conn.version();
         // A keyspace to run in on a connection bound to it (v3/v4 carry none; DESCRIBE reads
         // the connection's): see `keyspaced`.
@@ -352,38 +431,61 @@ impl Coordinator {
                 (raw.opcode, raw.flags, raw.body.clone())
             }
             Message::Raw(raw) => {
-                let (mut request, payload) = self.adapt(raw, version).map_err(Attempt::Fatal)?;
+                let (mut request, payload) = self.adapt(raw, version).map_err(SendError::Fatal)?;
                 keyspace = keyspaced::fit(&mut request, version);
                 let tracing = raw.flags.contains(Flags::TRACING);
-                encode(&request, tracing, payload.as_ref(), version).map_err(Attempt::Fatal)?
+                encode(&request, tracing, payload.as_ref(), version).map_err(SendError::Fatal)?
             }
             Message::Typed(request) if keyspaced::needs_fitting(request, version) => {
                 let mut request = request.clone();
                 keyspace = keyspaced::fit(&mut request, version);
-                encode(&request, out.tracing, out.payload, version).map_err(Attempt::Fatal)?
+                encode(&request, out.tracing, out.payload, version).map_err(SendError::Fatal)?
             }
             Message::Typed(request) => {
-                encode(request, out.tracing, out.payload, version).map_err(Attempt::Fatal)?
+                encode(request, out.tracing, out.payload, version).map_err(SendError::Fatal)?
             }
         };
         let conn = match keyspace {
-            Some(keyspace) => self.keyspace_connection(node, &keyspace, timeout).await?,
+            Some(keyspace) => {
+                self.keyspace_connection(node, &keyspace, version, timeout)
+                    .await?
+            }
             None => conn,
         };
         let envelope = conn
             .request(opcode, flags, body, timeout)
             .await
             .map_err(|e| match e {
-                ConnectionError::Timeout { after, .. } => Attempt::Timeout(after),
-                ConnectionError::Busy { after, .. } => Attempt::Busy(after),
-                other => Attempt::Broken(other.to_string()),
+                ConnectionError::Timeout { after, .. } => failed(NodeFailure::Timeout(after)),
+                ConnectionError::Busy { after, .. } => failed(NodeFailure::Busy(after)),
+                other => failed(NodeFailure::Connection(other)),
             })?;
-        match crate::pool::decode_response(&envelope, version) {
-            Ok((_, Response::Error(error))) => Err(Attempt::Server(Box::new(error))),
-            Ok((prefix, response)) => Ok((envelope, prefix, response)),
-            Err(e) => Err(Attempt::Fatal(e.into())),
+        if envelope.header.opcode != Opcode::Error {
+            return Ok(envelope);
+        }
+        match decode_response(&envelope, version) {
+            Ok((_, Response::Error(error))) => Err(failed(NodeFailure::Server(Box::new(error)))),
+            Ok(_) => Err(SendError::Fatal(RequestError::Invalid(
+                "an ERROR envelope decoded as another message".to_owned(),
+            ))),
+            Err(e) => Err(SendError::Fatal(e.into())),
         }
     }
+}
+
+/// The request's outcome from the loop's last action.
+fn finish(
+    outcome: Result<SocketAddr, RequestError>,
+    answer: Option<Envelope>,
+) -> Result<Answer, RequestError> {
+    let node = outcome?;
+    let envelope = answer.ok_or_else(stalled)?;
+    Ok(Answer { node, envelope })
+}
+
+/// The loop ran out of actions without finishing: a bug, reported rather than hung on.
+fn stalled() -> RequestError {
+    RequestError::Invalid("the request loop stopped without an outcome".to_owned())
 }
 
 impl Coordinator {
@@ -427,67 +529,4 @@ fn encode(
     }
     request.encode(version, &mut body)?;
     Ok((request.opcode(), flags, body.freeze()))
-}
-
-/// A failed attempt, with the node, as the retry policy and the caller see it.
-pub(crate) enum AttemptFailure {
-    Server(SocketAddr, Box<ErrorResponse>),
-    Timeout(SocketAddr, Duration),
-    Busy(SocketAddr, Duration),
-    Broken(SocketAddr, String, bool),
-    Fatal(RequestError),
-}
-
-impl AttemptFailure {
-    pub(crate) fn from_attempt(node: SocketAddr, attempt: Attempt) -> Self {
-        match attempt {
-            Attempt::Server(e) => AttemptFailure::Server(node, e),
-            Attempt::Timeout(after) => AttemptFailure::Timeout(node, after),
-            Attempt::NotSent(why) => AttemptFailure::Broken(node, why, false),
-            Attempt::Busy(after) => AttemptFailure::Busy(node, after),
-            Attempt::Broken(why) => AttemptFailure::Broken(node, why, true),
-            Attempt::Fatal(e) => AttemptFailure::Fatal(e),
-        }
-    }
-
-    fn as_policy_failure(&self) -> Failure<'_> {
-        match self {
-            AttemptFailure::Server(_, e) => Failure::Server(&e.details),
-            AttemptFailure::Timeout(..) => Failure::ClientTimeout,
-            // Never sent: as safe to try elsewhere as a connection that was not there.
-            AttemptFailure::Busy(..) => Failure::ConnectionBroken { written: false },
-            AttemptFailure::Broken(_, _, written) => {
-                Failure::ConnectionBroken { written: *written }
-            }
-            // Never reached: fatal failures return before the policy is asked.
-            AttemptFailure::Fatal(_) => Failure::ConnectionBroken { written: true },
-        }
-    }
-
-    pub(crate) fn describe(&self) -> (SocketAddr, String) {
-        match self {
-            AttemptFailure::Server(node, e) => (
-                *node,
-                format!("error {:#06x}: {}", e.details.code(), e.message),
-            ),
-            AttemptFailure::Timeout(node, after) => (*node, format!("no answer within {after:?}")),
-            AttemptFailure::Busy(node, after) => {
-                (*node, format!("no free stream id within {after:?}"))
-            }
-            AttemptFailure::Broken(node, why, _) => (*node, why.clone()),
-            AttemptFailure::Fatal(e) => (SocketAddr::from(([0, 0, 0, 0], 0)), e.to_string()),
-        }
-    }
-
-    pub(crate) fn into_error(self) -> RequestError {
-        match self {
-            AttemptFailure::Server(node, error) => RequestError::Server { node, error },
-            AttemptFailure::Timeout(_, after) => RequestError::Timeout { after },
-            busy @ AttemptFailure::Busy(..) => RequestError::Overloaded(vec![busy.describe()]),
-            AttemptFailure::Broken(node, why, _) => {
-                RequestError::NoHostAvailable(vec![(node, why)])
-            }
-            AttemptFailure::Fatal(e) => e,
-        }
-    }
 }

@@ -139,16 +139,34 @@ impl PreparedStatement {
 
     /// Where these encoded values route: the statement's keyspace and its key's token.
     pub(crate) fn routing(&self, values: &[Value]) -> Option<(Option<String>, i64)> {
-        self.to_routing(self.routing_key(values))
+        self.token(values)
+            .map(|token| (self.keyspace.clone(), token))
     }
 
-    /// Where these values, as a client's body holds them, route.
-    pub(crate) fn routing_raw(&self, values: &[RawValue<'_>]) -> Option<(Option<String>, i64)> {
-        self.to_routing(self.routing_key_raw(values))
+    /// The token of the partition these encoded values bind.
+    pub(crate) fn token(&self, values: &[Value]) -> Option<i64> {
+        if let [only] = self.pk_indexes[..] {
+            // A one-column key is the value's own bytes: no copy.
+            return match values.get(usize::from(only))? {
+                Value::Bytes(b) => Some(ringgate_routing::murmur3_token(b)),
+                _ => None,
+            };
+        }
+        self.routing_key(values)
+            .map(|key| ringgate_routing::murmur3_token(&key))
     }
 
-    fn to_routing(&self, key: Option<Vec<u8>>) -> Option<(Option<String>, i64)> {
-        key.map(|key| (self.keyspace.clone(), ringgate_routing::murmur3_token(&key)))
+    /// The token of the partition these values, as a client's body holds them, bind (see
+    /// [`Self::token`]).
+    pub(crate) fn token_raw(&self, values: &[RawValue<'_>]) -> Option<i64> {
+        if let [only] = self.pk_indexes[..] {
+            return match values.get(usize::from(only))? {
+                RawValue::Bytes(b) => Some(ringgate_routing::murmur3_token(b)),
+                _ => None,
+            };
+        }
+        self.routing_key_raw(values)
+            .map(|key| ringgate_routing::murmur3_token(&key))
     }
 }
 

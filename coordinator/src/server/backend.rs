@@ -16,7 +16,7 @@ use crate::protocol::message::{
 };
 use crate::protocol::{Opcode, ProtocolVersion};
 use crate::request::{
-    Coordinator, ForwardContext, Forwarded, QueryResult, RawRequest, RequestError,
+    Coordinator, ForwardContext, Forwarded, QueryResult, RawRequest, RawResult, RequestError,
 };
 
 use super::auth::{AuthFailure, Authenticator, Credentials, Identity};
@@ -162,7 +162,7 @@ async fn run(
 ) -> Result<Reply, RequestError> {
     let version = request.version;
     let context = ForwardContext {
-        keyspace: request.keyspace.clone(),
+        keyspace: request.keyspace,
         ..ForwardContext::default()
     };
     let raw = RawRequest {
@@ -171,12 +171,7 @@ async fn run(
         flags: request.flags,
         body: request.body,
     };
-    let mut forwarded = coordinator.forward_raw(raw, &context).await?;
-    let restated = match &mut forwarded {
-        Forwarded::Result(result) => restated(result, tables)?,
-        Forwarded::Prepared(_) | Forwarded::Use(_) => false,
-    };
-    Ok(match forwarded {
+    Ok(match coordinator.forward_raw(raw, &context).await? {
         Forwarded::Use(keyspace) => use_keyspace(coordinator, keyspace).await,
         Forwarded::Prepared(statement) => {
             let mut prepared = statement.prepared.clone();
@@ -192,14 +187,29 @@ async fn run(
             }
             Reply::Message(Response::Result(ResultBody::Prepared(Box::new(prepared))))
         }
-        Forwarded::Result(result) if restated => reencode(*result, version)?,
+        // A schema read's rows may carry replication to restate: decoded to look.
+        Forwarded::Raw(raw) if raw.schema_read && tables.is_some() => {
+            let mut result = raw.decode()?;
+            if restated(&mut result, tables)? || raw.version != version {
+                reencode(result, version)?
+            } else {
+                passthrough(raw)
+            }
+        }
         // Same version on both sides: the node's bytes as they came.
-        Forwarded::Result(result) if result.version == version => Reply::Raw {
-            opcode: Opcode::Result,
-            flags: result.flags,
-            body: result.raw,
-        },
-        Forwarded::Result(result) => reencode(*result, version)?,
+        Forwarded::Raw(raw) if raw.version == version => passthrough(raw),
+        Forwarded::Raw(raw) => reencode(raw.decode()?, version)?,
+        Forwarded::Result(mut result) => {
+            if restated(&mut result, tables)? || result.version != version {
+                reencode(*result, version)?
+            } else {
+                Reply::Raw {
+                    opcode: Opcode::Result,
+                    flags: result.flags,
+                    body: result.raw,
+                }
+            }
+        }
     })
 }
 
@@ -223,6 +233,15 @@ fn result_metadata_id(prepared: &crate::protocol::message::Prepared) -> bytes::B
     }
     let digest: [u8; 16] = hasher.finalize().into();
     bytes::Bytes::copy_from_slice(&digest)
+}
+
+/// A node's RESULT sent on as it came.
+fn passthrough(raw: RawResult) -> Reply {
+    Reply::Raw {
+        opcode: Opcode::Result,
+        flags: raw.flags,
+        body: raw.body,
+    }
 }
 
 /// Restates the replication of `system_schema.keyspaces` rows over the Ringgate nodes

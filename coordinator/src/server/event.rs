@@ -45,7 +45,7 @@ pub struct ForwardRequest {
     /// The body, decompressed, with any custom payload prefix still in front.
     pub body: Bytes,
     /// The session's keyspace (from `USE`), if any.
-    pub keyspace: Option<String>,
+    pub keyspace: Option<Arc<str>>,
     /// Who the session is authenticated as, when the node requires authentication.
     pub identity: Option<Arc<Identity>>,
 }

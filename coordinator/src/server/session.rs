@@ -16,7 +16,7 @@ use crate::protocol::frame::{
 };
 use crate::protocol::message::Event;
 use crate::protocol::message::{
-    ErrorDetails, ErrorResponse, EventType, Response, ResultBody, split_response_body,
+    ErrorDetails, ErrorResponse, EventType, Response, ResultBody, response_message,
 };
 use crate::protocol::{Direction, Opcode, ProtocolVersion};
 
@@ -47,7 +47,7 @@ pub struct ServerSession {
     pub(crate) version: Option<ProtocolVersion>,
     pub(crate) compression: Option<Compression>,
     pub(crate) phase: Phase,
-    pub(crate) keyspace: Option<String>,
+    pub(crate) keyspace: Option<Arc<str>>,
     pub(crate) identity: Option<Arc<Identity>>,
     pub(crate) registered: Vec<EventType>,
     pub(crate) in_flight: usize,
@@ -205,7 +205,7 @@ impl ServerSession {
             }
             Reply::Message(response) => {
                 if let Response::Result(ResultBody::SetKeyspace(ks)) = &response {
-                    self.keyspace = Some(ks.clone());
+                    self.keyspace = Some(ks.as_str().into());
                 }
                 self.send(stream, &response);
             }
@@ -229,18 +229,18 @@ impl ServerSession {
     /// Records the keyspace a forwarded `USE` switched to.
     fn note_keyspace(&mut self, flags: Flags, body: &Bytes) {
         let Some(version) = self.version else { return };
-        let split = split_response_body(
+        let message = response_message(
             body,
             flags.contains(Flags::TRACING),
             flags.contains(Flags::WARNING),
             flags.contains(Flags::CUSTOM_PAYLOAD),
         );
-        if let Ok((_, message)) = split {
-            if message.get(..4) == Some(&[0, 0, 0, 3]) {
-                if let Ok(ResultBody::SetKeyspace(ks)) = ResultBody::decode(&message, version) {
-                    self.keyspace = Some(ks);
-                }
-            }
+        if let Ok(message) = message
+            && message.get(..4) == Some(&[0, 0, 0, 3])
+            && let Ok(ResultBody::SetKeyspace(ks)) =
+                ResultBody::decode(&body.slice_ref(message), version)
+        {
+            self.keyspace = Some(ks.into());
         }
     }
 

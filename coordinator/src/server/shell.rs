@@ -35,8 +35,9 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
-/// Read buffer reserved before each read.
-const READ_CHUNK: usize = 64 * 1024;
+/// Read buffer reserved before each read: room for many small requests; a larger envelope
+/// grows it. Kept small: every busy client connection holds one.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// Accepts clients on `listener` until it fails, serving each on its own task. The connection
 /// tasks belong to this future: dropping it (on shutdown, say) ends every connection.

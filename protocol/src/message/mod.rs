@@ -40,8 +40,8 @@ pub use consistency::{
     Consistency, SerialConsistency, consistency, put_consistency, serial_consistency,
 };
 pub use prefix::{
-    CustomPayload, ResponsePrefix, put_request_prefix, put_response_prefix, split_request_body,
-    split_response_body,
+    CustomPayload, ResponsePrefix, put_request_prefix, put_response_prefix, response_message,
+    split_request_body, split_response_body,
 };
 pub use query_params::{QueryParameters, flags};
 pub use request::{

@@ -84,6 +84,37 @@ pub fn split_response_body(
     Ok((prefix, remainder(body, rest)))
 }
 
+/// The message of a response body, past whatever prefix the flags announce — read without
+/// decoding (or allocating for) the prefix, for a caller that only peeks at the message
+/// (a RESULT's kind, say).
+pub fn response_message(
+    body: &[u8],
+    tracing: bool,
+    warning: bool,
+    custom: bool,
+) -> Result<&[u8], DecodeError> {
+    let mut rest = body;
+    if tracing {
+        rest = decode_prefix(rest, primitives::uuid)?.0;
+    }
+    if warning {
+        let (mut r, n) = decode_prefix(rest, primitives::short)?;
+        for _ in 0..n {
+            r = decode_prefix(r, primitives::string)?.0;
+        }
+        rest = r;
+    }
+    if custom {
+        let (mut r, n) = decode_prefix(rest, primitives::short)?;
+        for _ in 0..n {
+            r = decode_prefix(r, primitives::string)?.0;
+            r = decode_prefix(r, primitives::bytes)?.0;
+        }
+        rest = r;
+    }
+    Ok(rest)
+}
+
 /// Writes a response prefix; the envelope's flags must follow
 /// [`ResponsePrefix::tracing`], [`warning`](ResponsePrefix::warning) and
 /// [`has_custom_payload`](ResponsePrefix::has_custom_payload).

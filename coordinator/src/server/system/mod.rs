@@ -45,7 +45,10 @@ pub struct SystemTables {
     current: ArcSwap<Current>,
     /// Serialises updates, so a schema-version change cannot undo a concurrent peer change.
     update: Mutex<()>,
-    prepared: Mutex<HashMap<Bytes, Arc<SystemSelect>>>,
+    /// Read on every EXECUTE (lock-free); replaced whole on the rare insert.
+    prepared: ArcSwap<HashMap<Bytes, Arc<SystemSelect>, crate::FastHash>>,
+    /// Serialises inserts into `prepared`.
+    prepare: Mutex<()>,
 }
 
 impl std::fmt::Debug for SystemTables {
@@ -74,7 +77,8 @@ impl SystemTables {
         Ok(SystemTables {
             current: ArcSwap::from_pointee(Current { info, snapshot }),
             update: Mutex::new(()),
-            prepared: Mutex::new(HashMap::new()),
+            prepared: ArcSwap::from_pointee(HashMap::default()),
+            prepare: Mutex::new(()),
         })
     }
 
@@ -144,20 +148,24 @@ impl SystemTables {
         };
         let id = answer::prepared_id(text, keyspace);
         let prepared = answer::prepared(&select, id.clone(), version);
-        let mut map = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
-        if !map.contains_key(&id) {
-            if map.len() >= MAX_PREPARED {
-                return Answer::Forward;
+        if !self.prepared.load().contains_key(&id) {
+            let _one_writer = self.prepare.lock().unwrap_or_else(|p| p.into_inner());
+            let current = self.prepared.load();
+            if !current.contains_key(&id) {
+                if current.len() >= MAX_PREPARED {
+                    return Answer::Forward;
+                }
+                let mut map = HashMap::clone(&current);
+                map.insert(id, Arc::new(select));
+                self.prepared.store(Arc::new(map));
             }
-            map.insert(id, Arc::new(select));
         }
         Answer::Result(ResultBody::Prepared(Box::new(prepared)))
     }
 
     /// Whether `id` is a system-table statement prepared here.
     pub(crate) fn is_prepared(&self, id: &[u8]) -> bool {
-        let map = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
-        map.contains_key(id)
+        self.prepared.load().contains_key(id)
     }
 
     /// Answers an EXECUTE of `id`, if it is a system-table statement prepared here.
@@ -168,10 +176,7 @@ impl SystemTables {
         skip_metadata: bool,
         version: ProtocolVersion,
     ) -> Answer {
-        let select = {
-            let map = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
-            map.get(id).cloned()
-        };
+        let select = self.prepared.load().get(id).cloned();
         match select {
             Some(select) => self.run(&select, values, skip_metadata, version),
             None => Answer::Forward,

@@ -198,7 +198,7 @@ fn forwarded(s: &mut ServerSession) -> Vec<(i16, Opcode, Option<String>)> {
     let mut out = Vec::new();
     while let Some(event) = s.poll_event() {
         if let SessionEvent::Request(r) = event {
-            out.push((r.stream, r.opcode, r.keyspace));
+            out.push((r.stream, r.opcode, r.keyspace.map(|k| k.to_string())));
         }
     }
     out
