@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make demo   a real local Cassandra cluster and a short CQL session through a real driver
 #   make test   every check and test, against that real cluster (what CI runs)
-.PHONY: demo test cluster lint drivers unit auth gateway-auth tls fuzz-smoke bench bench-smoke bench-compare bench-compare-shotover down
+.PHONY: demo test cluster lint drivers unit auth gateway-auth tls cassandra-4.1 fuzz-smoke bench bench-smoke bench-compare bench-compare-shotover down
 
 SHELL := /bin/bash
 FUZZ_SECONDS ?= 10
@@ -15,7 +15,7 @@ demo:
 cluster:
 	scripts/cluster up --nodes 3 --topology two-dc
 
-test: cluster lint drivers unit bench-smoke gateway-auth fuzz-smoke tls auth
+test: cluster lint drivers unit bench-smoke gateway-auth fuzz-smoke tls cassandra-4.1 auth
 
 # The real drivers the node is tested with, from their registries (pinned; built once into
 # ~/.cache/ringgate): Python driver and cqlsh, Node.js driver, gocql, Java driver.
@@ -37,6 +37,19 @@ unit:
 	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'binary(/^disruptive_/)' --test-threads 1
 	cargo test --workspace --doc --locked
 
+# A second real Cassandra version: one node of Cassandra 4.1 (on the JDK 11 of scripts/jdk11)
+# as its own instance, beside the two-dc cluster; the Python driver scenario (every protocol
+# version, and over a cluster spoken to in v4), sessions' keyspaces (v4 and v5) and the
+# request API's core run against it through Ringgate. The instance is stopped afterwards.
+CASSANDRA_41_INSTANCE ?= 4
+CASSANDRA_41_TESTS := (binary(real_node_drivers) & test(/python_driver/)) | binary(real_node_keyspaces) \
+	| (binary(real_request_api) & test(/^(every_cql_type_round_trips|paging_through_ten_thousand_rows_sees_each_once|batches_of_every_kind_mixing_queries_and_prepared_statements|lightweight_transactions_applied_and_not_applied|per_request_keyspaces_without_use|per_request_keyspaces_over_a_v4_cluster|timestamp_and_now_in_seconds_reach_the_node|use_is_refused_plain_or_prepared_and_shared_connections_keep_no_keyspace|the_cluster_is_the_one_the_environment_names)$$/))
+cassandra-4.1:
+	scripts/tools
+	RINGGATE_CLUSTER_ID=$(CASSANDRA_41_INSTANCE) scripts/cluster up --cassandra 4.1 --nodes 1 --topology one-dc
+	RINGGATE_CLUSTER_ID=$(CASSANDRA_41_INSTANCE) cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E '$(CASSANDRA_41_TESTS)'; \
+	  rc=$$?; RINGGATE_CLUSTER_ID=$(CASSANDRA_41_INSTANCE) scripts/cluster down; exit $$rc
+
 # Tests in `auth_*` files need a PasswordAuthenticator node: the cluster restarts as one.
 auth:
 	scripts/cluster up --nodes 1 --topology one-dc --auth
@@ -55,7 +68,8 @@ gateway-auth:
 # time: the drain test pauses that node.
 tls:
 	RINGGATE_CLUSTER_ID=$(TLS_CLUSTER_ID) scripts/cluster up --nodes 1 --topology one-dc --tls
-	RINGGATE_CLUSTER_ID=$(TLS_CLUSTER_ID) cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'binary(/^tls_/)' --test-threads 1
+	RINGGATE_CLUSTER_ID=$(TLS_CLUSTER_ID) cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'binary(/^tls_/)' --test-threads 1; \
+	  rc=$$?; RINGGATE_CLUSTER_ID=$(TLS_CLUSTER_ID) scripts/cluster down; exit $$rc
 
 fuzz-smoke:
 	@if ls fuzz/fuzz_targets/*.rs >/dev/null 2>&1; then \
@@ -89,3 +103,4 @@ down:
 	scripts/cluster down
 	RINGGATE_CLUSTER_ID=$(GATEWAY_AUTH_CLUSTER) scripts/cluster down
 	RINGGATE_CLUSTER_ID=$(TLS_CLUSTER_ID) scripts/cluster down
+	RINGGATE_CLUSTER_ID=$(CASSANDRA_41_INSTANCE) scripts/cluster down

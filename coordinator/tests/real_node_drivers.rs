@@ -19,6 +19,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::Command;
 
+use ringgate::protocol::ProtocolVersion;
+
 /// Where the Python driver's scenario and the cqlsh session live.
 fn python_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/drivers/python")
@@ -31,13 +33,33 @@ const IN_AGGREGATE_WARNING: &str =
 /// Starts a node, runs `scenario.py` through it in one configuration and checks every key
 /// it printed.
 async fn python_scenario(version: u8, compression: &'static str) {
-    let addr = support::ringgate_node().await;
-    let keyspace = format!("rg_py_v{version}_{compression}");
+    python_scenario_over(version, compression, None).await;
+}
+
+/// As [`python_scenario`], with the node speaking at most `cluster_version` to the cluster
+/// (`None`: the newest both know), on the instance under test (`support::cluster_id`).
+async fn python_scenario_over(
+    version: u8,
+    compression: &'static str,
+    cluster_version: Option<ProtocolVersion>,
+) {
+    let addr = support::ringgate_node_with(|config| {
+        if let Some(v) = cluster_version {
+            config.connect.max_version = v;
+        }
+    })
+    .await;
+    let keyspace = match cluster_version {
+        None => format!("rg_py_v{version}_{compression}"),
+        Some(v) => format!("rg_py_over{}_v{version}_{compression}", v as u8),
+    };
+    let replication = support::replication();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(support::python())
             .arg(python_dir().join("scenario.py"))
             .args(["127.0.0.1", &addr.port().to_string(), &version.to_string()])
             .args([compression, &keyspace])
+            .env("SCENARIO_REPLICATION", replication)
             .output()
             .expect("the venv's python runs")
     })
@@ -132,6 +154,26 @@ async fn the_python_driver_runs_the_scenario_in_v5_with_lz4() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_driver_runs_the_scenario_in_v5_without_compression() {
     python_scenario(5, "none").await;
+}
+
+// A cluster spoken to in v4 (as Cassandra 3.x speaks at most; here the node's newest version
+// is capped): v4 has no per-request keyspace, so the scenario's `USE` and unqualified tables
+// run on keyspace-bound connections (`request::keyspaced`), and a v5 client's result metadata
+// ids are the node's own.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_driver_runs_the_scenario_in_v5_over_a_v4_cluster() {
+    python_scenario_over(5, "lz4", Some(ProtocolVersion::V4)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_driver_runs_the_scenario_in_v4_over_a_v4_cluster() {
+    python_scenario_over(4, "lz4", Some(ProtocolVersion::V4)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_driver_runs_the_scenario_in_v3_over_a_v4_cluster() {
+    python_scenario_over(3, "none", Some(ProtocolVersion::V4)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

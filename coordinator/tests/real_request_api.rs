@@ -1,7 +1,13 @@
 //! The request API's whole surface against the real `two-dc` cluster (keyspace NTS dc1:2
 //! dc2:1): every CQL type round-trips, paging sees every row once, batches, counters, LWT,
-//! per-request keyspaces, request options the node acts on (timestamp, now_in_seconds,
-//! tracing), speculative executions, and routing checked by the node's own traces.
+//! per-request keyspaces (in v5, and over a cluster spoken to in v4), request options the node
+//! acts on (timestamp, now_in_seconds, tracing), speculative executions, and routing checked by
+//! the node's own traces.
+//!
+//! The core of it ([`CORE`]: types, paging, batches, LWT, keyspaces, options) runs against
+//! other clusters too: `RINGGATE_CLUSTER_ID` names the `scripts/cluster` instance (one node of
+//! Cassandra 4.1, for `make cassandra-4.1`), whose shape sets the keyspaces' replication and
+//! whose release the columns (vectors only from 5.0 on).
 
 mod support;
 
@@ -23,6 +29,20 @@ use ringgate_routing::{murmur3_token, serialize_partition_key};
 use support::node_addr;
 use tokio::sync::OnceCell;
 
+/// The tests that run against a cluster of any shape and version (see the module docs); the
+/// others need the `two-dc` cluster. `make cassandra-4.1` runs these by name.
+pub const CORE: [&str; 9] = [
+    "every_cql_type_round_trips",
+    "paging_through_ten_thousand_rows_sees_each_once",
+    "batches_of_every_kind_mixing_queries_and_prepared_statements",
+    "lightweight_transactions_applied_and_not_applied",
+    "per_request_keyspaces_without_use",
+    "per_request_keyspaces_over_a_v4_cluster",
+    "timestamp_and_now_in_seconds_reach_the_node",
+    "use_is_refused_plain_or_prepared_and_shared_connections_keep_no_keyspace",
+    "the_cluster_is_the_one_the_environment_names",
+];
+
 async fn connect(config: impl FnOnce(&mut CoordinatorConfig)) -> Coordinator {
     let mut c = CoordinatorConfig::new(vec![node_addr(1), node_addr(2), node_addr(3)]);
     c.local_dc = Some("dc1".into());
@@ -36,33 +56,54 @@ fn opts() -> RequestOptions {
     RequestOptions::default()
 }
 
+/// Whether the cluster's nodes run Cassandra 5 or later (vectors, ...).
+fn cassandra_5(c: &Coordinator) -> bool {
+    c.cluster()
+        .view()
+        .nodes()
+        .all(|n| n.release_version.as_str() >= "5")
+}
+
 /// The keyspace and tables every test here uses, made once per test binary run.
 async fn schema(c: &Coordinator) {
     static DONE: OnceCell<()> = OnceCell::const_new();
     DONE.get_or_init(|| async {
+        // rg_api: the instance's usual replication; rg_api_one: one replica per datacenter.
+        let two_dc = support::cluster_env().get("TOPOLOGY").map(String::as_str) == Some("two-dc");
+        let one = if two_dc {
+            "{'class': 'NetworkTopologyStrategy', 'dc1': 1, 'dc2': 1}"
+        } else {
+            "{'class': 'NetworkTopologyStrategy', 'dc1': 1}"
+        };
+        let vector = if cassandra_5(c) {
+            "c_vector vector<float, 3>, "
+        } else {
+            ""
+        };
         for ddl in [
-            "CREATE KEYSPACE IF NOT EXISTS rg_api WITH replication = \
-             {'class': 'NetworkTopologyStrategy', 'dc1': 2, 'dc2': 1}",
-            "CREATE KEYSPACE IF NOT EXISTS rg_api_one WITH replication = \
-             {'class': 'NetworkTopologyStrategy', 'dc1': 1, 'dc2': 1}",
-            "CREATE TYPE IF NOT EXISTS rg_api.address (street text, number int, tags frozen<set<text>>)",
-            "CREATE TABLE IF NOT EXISTS rg_api.every_type (k int PRIMARY KEY, \
+            format!(
+                "CREATE KEYSPACE IF NOT EXISTS rg_api WITH replication = {}",
+                support::replication()
+            ),
+            format!("CREATE KEYSPACE IF NOT EXISTS rg_api_one WITH replication = {one}"),
+            "CREATE TYPE IF NOT EXISTS rg_api.address (street text, number int, tags frozen<set<text>>)".into(),
+            format!("CREATE TABLE IF NOT EXISTS rg_api.every_type (k int PRIMARY KEY, \
              c_ascii ascii, c_bigint bigint, c_blob blob, c_boolean boolean, c_date date, \
              c_decimal decimal, c_double double, c_duration duration, c_float float, \
              c_inet4 inet, c_inet6 inet, c_int int, c_smallint smallint, c_text text, \
              c_time time, c_timestamp timestamp, c_timeuuid timeuuid, c_tinyint tinyint, \
              c_uuid uuid, c_varint varint, c_list list<int>, c_set set<text>, \
              c_map map<text, int>, c_tuple frozen<tuple<int, text, boolean>>, \
-             c_udt frozen<address>, c_vector vector<float, 3>, \
-             c_nested frozen<list<map<int, frozen<set<bigint>>>>>)",
-            "CREATE TABLE IF NOT EXISTS rg_api.pages (p int, c int, v text, PRIMARY KEY (p, c))",
-            "CREATE TABLE IF NOT EXISTS rg_api.counts (k text PRIMARY KEY, n counter)",
-            "CREATE TABLE IF NOT EXISTS rg_api.kv (k int PRIMARY KEY, v text)",
-            "CREATE TABLE IF NOT EXISTS rg_api.composite (a int, b text, v int, PRIMARY KEY ((a, b)))",
-            "CREATE TABLE IF NOT EXISTS rg_api_one.kv (k int PRIMARY KEY, v text)",
-            "CREATE TABLE IF NOT EXISTS rg_api_one.composite (a int, b text, v int, PRIMARY KEY ((a, b)))",
+             c_udt frozen<address>, {vector}\
+             c_nested frozen<list<map<int, frozen<set<bigint>>>>>)"),
+            "CREATE TABLE IF NOT EXISTS rg_api.pages (p int, c int, v text, PRIMARY KEY (p, c))".into(),
+            "CREATE TABLE IF NOT EXISTS rg_api.counts (k text PRIMARY KEY, n counter)".into(),
+            "CREATE TABLE IF NOT EXISTS rg_api.kv (k int PRIMARY KEY, v text)".into(),
+            "CREATE TABLE IF NOT EXISTS rg_api.composite (a int, b text, v int, PRIMARY KEY ((a, b)))".into(),
+            "CREATE TABLE IF NOT EXISTS rg_api_one.kv (k int PRIMARY KEY, v text)".into(),
+            "CREATE TABLE IF NOT EXISTS rg_api_one.composite (a int, b text, v int, PRIMARY KEY ((a, b)))".into(),
         ] {
-            c.query(ddl, (), &opts())
+            c.query(&ddl, (), &opts())
                 .await
                 .unwrap_or_else(|e| panic!("{ddl}: {e}"));
         }
@@ -209,7 +250,10 @@ fn every_type_values() -> Vec<(&'static str, CqlValue)> {
 async fn every_cql_type_round_trips() {
     let c = connect(|_| {}).await;
     schema(&c).await;
-    let values = every_type_values();
+    let mut values = every_type_values();
+    if !cassandra_5(&c) {
+        values.retain(|(name, _)| *name != "c_vector");
+    }
     let columns: Vec<&str> = values.iter().map(|(n, _)| *n).collect();
     let insert = c
         .prepare(&format!(
@@ -610,6 +654,42 @@ async fn lightweight_transactions_applied_and_not_applied() {
 async fn per_request_keyspaces_without_use() {
     let c = connect(|_| {}).await;
     schema(&c).await;
+    per_request_keyspaces(&c, -7).await;
+    // v5 carries them: no connection of the coordinator's was bound to a keyspace.
+    assert_eq!(c.open_keyspace_connections(), 0);
+}
+
+/// A cluster spoken to in v4 (as Cassandra 3.x speaks at most; here the coordinator's newest
+/// version is capped) has no per-request keyspace: the same requests run on connections bound
+/// to their keyspace, one per node and keyspace, at most as many as configured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_request_keyspaces_over_a_v4_cluster() {
+    let c = connect(|config| {
+        config.connect.max_version = ringgate::protocol::ProtocolVersion::V4;
+    })
+    .await;
+    assert_eq!(
+        c.cluster().protocol_version(),
+        Some(ringgate::protocol::ProtocolVersion::V4)
+    );
+    schema(&c).await;
+    per_request_keyspaces(&c, -8).await;
+    let bound = c.open_keyspace_connections();
+    assert!(bound >= 2, "{bound} keyspace-bound connections");
+
+    // With room for one, the two keyspaces take turns on it.
+    let one = connect(|config| {
+        config.connect.max_version = ringgate::protocol::ProtocolVersion::V4;
+        config.keyspace_connections = 1;
+    })
+    .await;
+    per_request_keyspaces(&one, -9).await;
+    assert_eq!(one.open_keyspace_connections(), 1);
+}
+
+/// The same unqualified statements in two keyspaces, by per-request keyspace, on key `k`
+/// (one per test: they run at once).
+async fn per_request_keyspaces(c: &Coordinator, k: i32) {
     let in_api = RequestOptions {
         keyspace: Some("rg_api".into()),
         ..opts()
@@ -621,8 +701,8 @@ async fn per_request_keyspaces_without_use() {
     // The same unqualified text lands in two keyspaces, interleaved on the same pools.
     for (options, v) in [(&in_api, "api"), (&in_one, "one"), (&in_api, "api2")] {
         c.query(
-            "INSERT INTO kv (k, v) VALUES (-7, ?)",
-            vec![CqlValue::Text(v.into())],
+            "INSERT INTO kv (k, v) VALUES (?, ?)",
+            vec![CqlValue::Int(k), CqlValue::Text(v.into())],
             options,
         )
         .await
@@ -631,11 +711,15 @@ async fn per_request_keyspaces_without_use() {
     let read = |options: RequestOptions| {
         let c = c.clone();
         async move {
-            c.query("SELECT v FROM kv WHERE k = -7", (), &options)
-                .await
-                .unwrap()
-                .rows()
-                .unwrap()[0]
+            c.query(
+                "SELECT v FROM kv WHERE k = ?",
+                vec![CqlValue::Int(k)],
+                &options,
+            )
+            .await
+            .unwrap()
+            .rows()
+            .unwrap()[0]
                 .get::<String>(0)
                 .unwrap()
         }
@@ -644,7 +728,11 @@ async fn per_request_keyspaces_without_use() {
     assert_eq!(read(in_one.clone()).await, "one");
     // Without a keyspace the node says which is missing.
     let err = c
-        .query("SELECT v FROM kv WHERE k = -7", (), &opts())
+        .query(
+            "SELECT v FROM kv WHERE k = ?",
+            vec![CqlValue::Int(k)],
+            &opts(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(0x2200), "{err}");
@@ -671,7 +759,7 @@ async fn per_request_keyspaces_without_use() {
         let c = c.clone();
         let s = Arc::clone(s);
         async move {
-            c.execute(&s, vec![CqlValue::Int(-7)], &opts())
+            c.execute(&s, vec![CqlValue::Int(k)], &opts())
                 .await
                 .unwrap()
                 .rows()
@@ -682,6 +770,85 @@ async fn per_request_keyspaces_without_use() {
     };
     assert_eq!(v(&a).await, "api2");
     assert_eq!(v(&b).await, "one");
+
+    // A batch of unqualified statements in a keyspace.
+    let k = k - 1_000;
+    c.batch(
+        &Batch::new(BatchType::Logged)
+            .query(
+                "INSERT INTO kv (k, v) VALUES (?, 'batched')",
+                vec![CqlValue::Int(k)],
+            )
+            .query("INSERT INTO composite (a, b, v) VALUES (1, 'b', 2)", ()),
+        &in_one,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        c.query(
+            "SELECT v FROM rg_api_one.kv WHERE k = ?",
+            vec![CqlValue::Int(k)],
+            &opts()
+        )
+        .await
+        .unwrap()
+        .rows()
+        .unwrap()[0]
+            .get::<String>(0)
+            .unwrap(),
+        "batched"
+    );
+}
+
+/// `make cassandra-4.1` runs exactly [`CORE`] of this file.
+#[test]
+fn the_makefile_runs_the_core_against_other_clusters() {
+    let makefile = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Makefile"))
+        .expect("the Makefile is readable");
+    let filter = makefile
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("| (binary(real_request_api) & test(/^(")
+        })
+        .and_then(|l| l.split(")$$/").next())
+        .expect("the Makefile's cassandra-4.1 filter names this file's tests");
+    let mut named: Vec<&str> = filter.split('|').collect();
+    named.sort_unstable();
+    let mut core = CORE.to_vec();
+    core.sort_unstable();
+    assert_eq!(named, core);
+    let source = include_str!("real_request_api.rs");
+    for test in CORE {
+        assert!(
+            source.contains(&format!("async fn {test}()")),
+            "{test} is a test of this file"
+        );
+    }
+}
+
+/// The cluster the tests ran against is the one `scripts/cluster env` names: its release is
+/// the instance's Cassandra version (so a run meant for Cassandra 4.1 cannot pass against 5.0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_is_the_one_the_environment_names() {
+    let c = connect(|_| {}).await;
+    let env = support::cluster_env();
+    let version = env
+        .get("VERSION")
+        .expect("scripts/cluster env names the version");
+    let nodes: Vec<String> = c
+        .cluster()
+        .view()
+        .nodes()
+        .map(|n| n.release_version.clone())
+        .collect();
+    assert!(!nodes.is_empty());
+    assert!(nodes.iter().all(|v| v == version), "{nodes:?} vs {version}");
+    assert_eq!(
+        nodes.len().to_string(),
+        *env.get("NODES")
+            .expect("scripts/cluster env names the node count")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,7 +30,8 @@ pub struct NodeConfig {
     pub dc: Option<String>,
     /// The rack this node reports to clients.
     pub rack: String,
-    /// Other Ringgate nodes, listed to clients in `system.peers`.
+    /// Other Ringgate nodes of this tier, watched; those found serving are listed to clients
+    /// in `system.peers`.
     pub peers: Vec<SocketAddr>,
     /// Check clients' credentials against the cluster and run each session as its user.
     pub auth: bool,
@@ -72,6 +73,9 @@ pub struct ClusterSection {
     pub password: Option<String>,
     /// The default timeout of a request, in milliseconds.
     pub request_timeout_ms: u64,
+    /// The newest protocol version to speak to the cluster (3, 4 or 5; older ones follow
+    /// when a node refuses it). 4 is how Cassandra 3.x is spoken to.
+    pub max_protocol: u8,
 }
 
 /// `[tls]`: TLS on the client listener.
@@ -161,6 +165,7 @@ impl Default for ClusterSection {
             username: None,
             password: None,
             request_timeout_ms: 12_000,
+            max_protocol: 5,
         }
     }
 }
@@ -219,7 +224,7 @@ const fn key(
 }
 
 /// Every key, with its variable and flag.
-pub const KEYS: [Key; 25] = [
+pub const KEYS: [Key; 26] = [
     key(
         "listen",
         "RINGGATE_LISTEN",
@@ -253,7 +258,7 @@ pub const KEYS: [Key; 25] = [
         "RINGGATE_PEERS",
         "peer",
         Kind::List,
-        "Other Ringgate nodes, listed to clients in system.peers (comma-separated or repeated)",
+        "Other Ringgate nodes of this tier, host:port as clients reach them (comma-separated or repeated; this node's own address is skipped): those found serving are listed in system.peers and share the ring's tokens, and clients hear when one stops or returns",
     ),
     key(
         "auth",
@@ -324,6 +329,13 @@ pub const KEYS: [Key; 25] = [
         "request-timeout-ms",
         Kind::Integer,
         "The default timeout of a request to the cluster, in milliseconds",
+    ),
+    key(
+        "cluster.max_protocol",
+        "RINGGATE_MAX_PROTOCOL",
+        "max-protocol",
+        Kind::Integer,
+        "The newest protocol version to speak to the cluster: 3, 4 or 5 (4 for Cassandra 3.x)",
     ),
     key(
         "tls.cert",
@@ -740,6 +752,12 @@ impl NodeConfig {
             return Err((
                 "cluster.request_timeout_ms",
                 "must be at least 1".to_owned(),
+            ));
+        }
+        if !(3..=5).contains(&self.cluster.max_protocol) {
+            return Err((
+                "cluster.max_protocol",
+                format!("must be 3, 4 or 5, not {}", self.cluster.max_protocol),
             ));
         }
         if self.drain_grace_seconds > 24 * 3600 {

@@ -1,5 +1,6 @@
 //! The `ringgate` binary against the real `two-dc` cluster (`scripts/cluster up`): its startup
-//! line, a client logging in with a token from `--token-file`, and a clean stop on SIGINT.
+//! line, a client logging in with a token from `--token-file`, a clean stop on SIGINT, and two
+//! binaries as a tier (`--peer`) speaking v4 to the cluster (`--max-protocol 4`).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -9,7 +10,8 @@ use std::time::Duration;
 use ringgate::pool::{ConnectOptions, Credentials, connect};
 use ringgate::protocol::frame::Flags;
 use ringgate::protocol::message::{
-    Consistency, Query, QueryParameters, Request, Response, ResultBody,
+    Consistency, Event, EventType, Query, QueryParameters, Register, Request, Response, ResultBody,
+    StatusChangeType,
 };
 
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";
@@ -153,6 +155,140 @@ fn a_malformed_token_file_stops_the_node_before_it_serves() {
         assert!(stderr.contains(":1:"), "{text:?}: {stderr}");
         assert!(out.stdout.is_empty(), "it must not have served: {text:?}");
     }
+}
+
+/// Sends `request` on `conn` and decodes the answer.
+async fn ask(conn: &ringgate::pool::Connection, request: &Request) -> Response {
+    let mut body = bytes::BytesMut::new();
+    request.encode(conn.version(), &mut body).unwrap();
+    let envelope = conn
+        .request(
+            request.opcode(),
+            Flags::empty(),
+            body.freeze(),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    ringgate::pool::decode_response(&envelope, conn.version())
+        .unwrap()
+        .1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_given_the_same_peers_make_a_tier() {
+    // Two free ports of 127.0.0.1 (held while both are chosen).
+    let held: Vec<std::net::TcpListener> = (0..2)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let addrs: Vec<SocketAddr> = held.iter().map(|l| l.local_addr().unwrap()).collect();
+    drop(held);
+    let peers = format!("{},{}", addrs[0], addrs[1]);
+    let node = |addr: SocketAddr| {
+        let listen = addr.to_string();
+        start(&[
+            "--listen",
+            &listen,
+            "--contact-points",
+            "127.0.0.1",
+            "--local-dc",
+            "dc1",
+            "--peer",
+            &peers,
+            "--max-protocol",
+            "4",
+        ])
+    };
+    let first_line = |stdout: &mut BufReader<std::process::ChildStdout>| {
+        let mut lines = [String::new(), String::new()];
+        for line in &mut lines {
+            stdout.read_line(line).unwrap();
+        }
+        lines
+    };
+    let (mut a, mut a_out) = node(addrs[0]);
+    let [line, tier] = first_line(&mut a_out);
+    assert!(line.contains("protocol v4"), "{line:?}");
+    assert_eq!(
+        tier.trim(),
+        format!("tier of 2 nodes: peers [{} Down]", addrs[1])
+    );
+    let (mut b, mut b_out) = node(addrs[1]);
+    let [_, tier] = first_line(&mut b_out);
+    assert_eq!(
+        tier.trim(),
+        format!("tier of 2 nodes: peers [{} Up]", addrs[0])
+    );
+
+    // A client of A hears of B, finds it in peers_v2, and hears when it stops.
+    let (tx, mut events) = tokio::sync::mpsc::channel(16);
+    let (conn, _) = connect(addrs[0], &ConnectOptions::default(), Some(tx))
+        .await
+        .unwrap();
+    let register = Request::Register(Register {
+        events: vec![EventType::StatusChange],
+    });
+    assert_eq!(ask(&conn, &register).await, Response::Ready);
+    let peers_v2 = Request::Query(Query::new(
+        "SELECT native_port FROM system.peers_v2",
+        QueryParameters::new(Consistency::One),
+    ));
+    // A lists B once its watch finds B serving (within a few probes).
+    let mut listed = false;
+    for _ in 0..100 {
+        if let Response::Result(ResultBody::Rows(rows)) = ask(&conn, &peers_v2).await {
+            if rows.rows_count == 1 {
+                listed = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(listed, "A lists B");
+    let status = Command::new("kill")
+        .args(["-TERM", &b.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        wait(&mut b, Duration::from_secs(20)).and_then(|s| s.code()),
+        Some(0)
+    );
+    let down = loop {
+        let envelope = tokio::time::timeout(Duration::from_secs(30), events.recv())
+            .await
+            .expect("an event within 30 s")
+            .expect("the connection is open");
+        match ringgate::pool::decode_response(&envelope, conn.version())
+            .unwrap()
+            .1
+        {
+            Response::Event(Event::StatusChange {
+                change: StatusChangeType::Up,
+                ..
+            }) => {}
+            Response::Event(event) => break event,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        down,
+        Event::StatusChange {
+            change: StatusChangeType::Down,
+            node: addrs[1]
+        }
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &a.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        wait(&mut a, Duration::from_secs(20)).and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        stderr_of(&mut a)
+    );
 }
 
 fn wait(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {

@@ -118,6 +118,25 @@ impl Pools {
         Some(Arc::clone(&pool))
     }
 
+    /// How a connection of `identity` that speaks `version` at most connects: the registry's
+    /// options with that user's credentials (for connections outside the pools, such as
+    /// keyspace-bound ones). `None` for a user whose credentials were never registered.
+    pub fn connect_options(
+        &self,
+        identity: &Identity,
+        version: ProtocolVersion,
+    ) -> Option<ConnectOptions> {
+        let mut options = match identity {
+            Identity::Service => self.options.clone(),
+            Identity::User(name) => ConnectOptions {
+                credentials: Some(self.users.get(&**name)?.clone()),
+                ..self.options.clone()
+            },
+        };
+        options.max_version = options.max_version.min(version);
+        Some(options)
+    }
+
     /// A node was reported up: every pool to it retries now.
     pub fn node_up(&self, addr: SocketAddr) {
         for entry in self.pools.iter().filter(|e| e.key().0 == addr) {

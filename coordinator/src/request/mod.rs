@@ -12,6 +12,7 @@ mod batch;
 mod cache;
 mod error;
 mod forward;
+mod keyspaced;
 mod machine;
 mod paging;
 mod result;
@@ -34,6 +35,7 @@ use ringgate_protocol::message::{
 pub use batch::{Batch, BatchType};
 pub use error::{NodeError, NodeFailure, RequestError};
 pub use forward::{ForwardContext, Forwarded, RawRequest, RawResult};
+pub use keyspaced::DEFAULT_KEYSPACE_CONNECTIONS;
 pub use paging::{DEFAULT_PAGE_SIZE, Statement};
 pub use result::{QueryResult, Row};
 pub use statement::PreparedStatement;
@@ -80,6 +82,11 @@ pub struct CoordinatorConfig {
     /// Prepare every cached statement on a node as soon as it comes (back) up, rather than
     /// when it first answers UNPREPARED.
     pub prepare_on_up: bool,
+    /// The most keyspace-bound connections kept open: on nodes that speak protocol v3 or v4,
+    /// which has no per-request keyspace, a request in a keyspace (a client session's after
+    /// its `USE`, or [`RequestOptions::keyspace`]) runs on a connection of that keyspace, one
+    /// per node, identity and keyspace (see [`Coordinator::open_keyspace_connections`]).
+    pub keyspace_connections: usize,
 }
 
 impl CoordinatorConfig {
@@ -99,6 +106,7 @@ impl CoordinatorConfig {
             schema_agreement_timeout: Some(Duration::from_secs(10)),
             speculative: SpeculativeExecution::None,
             prepare_on_up: true,
+            keyspace_connections: DEFAULT_KEYSPACE_CONNECTIONS,
         }
     }
 }
@@ -114,7 +122,8 @@ pub struct RequestOptions {
     pub page_size: Option<i32>,
     /// Where to resume paging.
     pub paging_state: Option<bytes::Bytes>,
-    /// The keyspace of a statement that does not name one (sent as v5's per-request keyspace).
+    /// The keyspace of a statement that does not name one: v5's per-request keyspace, or on
+    /// a v3/v4 connection, a connection in that keyspace.
     pub keyspace: Option<String>,
     /// The default timestamp, in microseconds.
     pub timestamp: Option<i64>,
@@ -140,6 +149,7 @@ struct Inner {
     cluster: Cluster,
     pools: Arc<Pools>,
     prepared: PreparedCache,
+    keyspaced: keyspaced::KeyspaceConnections,
     balancing: LoadBalancing,
     retry: RetryPolicy,
     metrics: Metrics,
@@ -204,6 +214,7 @@ impl Coordinator {
         futures::future::join_all(waits).await;
         let balancing = LoadBalancing::new(config.local_dc.clone(), config.local_rack.clone());
         let retry = config.retry;
+        let keyspaced = keyspaced::KeyspaceConnections::new(config.keyspace_connections);
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| Inner {
             tasks: if config.prepare_on_up {
                 vec![
@@ -220,6 +231,7 @@ impl Coordinator {
             cluster,
             pools,
             prepared: PreparedCache::default(),
+            keyspaced,
             balancing,
             retry,
             metrics: Metrics::new(),

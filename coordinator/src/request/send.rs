@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use super::error::NodeFailure;
 use super::machine::{Action, AttemptId, Reason, RequestLoop, Speculation};
-use super::{Coordinator, RequestError, RequestOptions};
+use super::{Coordinator, RequestError, RequestOptions, keyspaced};
 use crate::metrics::Counter;
 use crate::plan::SpeculativeExecution;
 use crate::pool::{ConnectionError, decode_response};
@@ -424,18 +424,34 @@ impl Coordinator {
             )))
         })?;
         let version = conn.version();
+        // A keyspace to run in on a connection bound to it (v3/v4 carry none; DESCRIBE reads
+        // the connection's): see `keyspaced`.
+        let mut keyspace = None;
         let (opcode, flags, body) = match out.message {
             Message::Raw(raw) if raw.version == version => {
                 (raw.opcode, raw.flags, raw.body.clone())
             }
             Message::Raw(raw) => {
-                let (request, payload) = self.adapt(raw, version).map_err(SendError::Fatal)?;
+                let (mut request, payload) = self.adapt(raw, version).map_err(SendError::Fatal)?;
+                keyspace = keyspaced::fit(&mut request, version);
                 let tracing = raw.flags.contains(Flags::TRACING);
                 encode(&request, tracing, payload.as_ref(), version).map_err(SendError::Fatal)?
+            }
+            Message::Typed(request) if keyspaced::needs_fitting(request, version) => {
+                let mut request = request.clone();
+                keyspace = keyspaced::fit(&mut request, version);
+                encode(&request, out.tracing, out.payload, version).map_err(SendError::Fatal)?
             }
             Message::Typed(request) => {
                 encode(request, out.tracing, out.payload, version).map_err(SendError::Fatal)?
             }
+        };
+        let conn = match keyspace {
+            Some(keyspace) => {
+                self.keyspace_connection(node, &keyspace, version, timeout)
+                    .await?
+            }
+            None => conn,
         };
         let envelope = conn
             .request(opcode, flags, body, timeout)

@@ -33,6 +33,9 @@ pub struct CoordinatorHandler {
     /// The Ringgate nodes clients see, when known: keyspaces' replication is restated over
     /// their datacenters.
     tables: Option<Arc<SystemTables>>,
+    /// The cluster's schema events merged with other sources (see [`Self::with_events`]);
+    /// `None`: the cluster's alone.
+    events: Option<tokio::sync::broadcast::Sender<crate::protocol::message::Event>>,
 }
 
 impl CoordinatorHandler {
@@ -42,7 +45,32 @@ impl CoordinatorHandler {
             coordinator,
             users: Arc::new(DashMap::new()),
             tables: None,
+            events: None,
         }
+    }
+
+    /// Clients REGISTERed with the node also get the events of `source` (those about the
+    /// node's tier: [`Tier::subscribe`](super::Tier::subscribe)), besides the cluster's
+    /// schema changes. Each source is passed on by a task of its own, which ends with it.
+    pub fn with_events(
+        mut self,
+        source: tokio::sync::broadcast::Receiver<crate::protocol::message::Event>,
+    ) -> Self {
+        let merged = match &self.events {
+            Some(merged) => merged.clone(),
+            None => {
+                let merged =
+                    tokio::sync::broadcast::Sender::new(crate::cluster::SCHEMA_EVENTS_BUFFER);
+                tokio::spawn(pass_on(
+                    self.coordinator.cluster().schema_events(),
+                    merged.clone(),
+                ));
+                merged
+            }
+        };
+        tokio::spawn(pass_on(source, merged.clone()));
+        self.events = Some(merged);
+        self
     }
 
     /// Clients see the Ringgate nodes `tables` lists (see [`system_tables`]): the replication
@@ -96,10 +124,34 @@ impl Handler for CoordinatorHandler {
         .boxed()
     }
 
-    /// The cluster's schema changes, as they are. Topology and status events are not passed
-    /// on: clients see Ringgate nodes, which these events never speak of.
+    /// The cluster's schema changes, as they are, and those of the sources added with
+    /// [`Self::with_events`]. The cluster's topology and status events are not passed on:
+    /// clients see Ringgate nodes, which these events never speak of.
     fn events(&self) -> Option<tokio::sync::broadcast::Receiver<crate::protocol::message::Event>> {
-        Some(self.coordinator.cluster().schema_events())
+        Some(match &self.events {
+            Some(merged) => merged.subscribe(),
+            None => self.coordinator.cluster().schema_events(),
+        })
+    }
+}
+
+/// Passes every event of `source` on to `sink` until `source` closes.
+async fn pass_on(
+    mut source: tokio::sync::broadcast::Receiver<crate::protocol::message::Event>,
+    sink: tokio::sync::broadcast::Sender<crate::protocol::message::Event>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match source.recv().await {
+            // No client registered is fine.
+            Ok(event) => {
+                let _ = sink.send(event);
+            }
+            Err(RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "events were lost on their way to clients");
+            }
+            Err(RecvError::Closed) => return,
+        }
     }
 }
 
@@ -126,12 +178,15 @@ async fn run(
         Forwarded::Prepared(_) | Forwarded::Use(_) => {}
     }
     Ok(match forwarded {
-        Forwarded::Use(keyspace) => use_keyspace(coordinator, keyspace),
+        Forwarded::Use(keyspace) => use_keyspace(coordinator, keyspace).await,
         Forwarded::Prepared(statement) => {
             let mut prepared = statement.prepared.clone();
             // What older versions do not carry: v5's result metadata id, v4's key indexes.
+            // What v5 needs and a v3/v4 cluster does not give: a result metadata id.
             if version < ProtocolVersion::V5 {
                 prepared.result_metadata_id = None;
+            } else if prepared.result_metadata_id.is_none() {
+                prepared.result_metadata_id = Some(result_metadata_id(&prepared));
             }
             if version < ProtocolVersion::V4 {
                 prepared.metadata.pk_indexes.clear();
@@ -162,6 +217,28 @@ async fn run(
             }
         }
     })
+}
+
+/// A result metadata id for a v5 client of a statement a v3/v4 cluster prepared (which
+/// gives none): a digest of the result's columns, as Cassandra's own is. The client sends it
+/// back with each EXECUTE; the cluster, speaking v4, is never asked about it and sends the
+/// rows' metadata whenever the client does not ask to skip it.
+fn result_metadata_id(prepared: &crate::protocol::message::Prepared) -> bytes::Bytes {
+    use md5::{Digest, Md5};
+    let mut hasher = Md5::new();
+    let mut typ = BytesMut::new();
+    for column in prepared.result_metadata.columns.iter().flatten() {
+        for part in [&column.keyspace, &column.table, &column.name] {
+            hasher.update(part.len().to_be_bytes());
+            hasher.update(part.as_bytes());
+        }
+        typ.clear();
+        // Every type decoded from the node's answer encodes again.
+        let _ = crate::protocol::types::put_column_type(&mut typ, &column.typ);
+        hasher.update(&typ);
+    }
+    let digest: [u8; 16] = hasher.finalize().into();
+    bytes::Bytes::copy_from_slice(&digest)
 }
 
 /// A node's RESULT sent on as it came.
@@ -200,9 +277,13 @@ fn restated(result: &mut QueryResult, tables: Option<&SystemTables>) -> Result<b
     }
 }
 
-/// USE changes the session's keyspace, never a shared connection's: answered here.
-fn use_keyspace(coordinator: &Coordinator, keyspace: String) -> Reply {
-    if coordinator.cluster().view().keyspace(&keyspace).is_some() {
+/// USE changes the session's keyspace, never a shared connection's: answered here. A
+/// keyspace the view does not know yet (its refresh follows the cluster's events, a moment
+/// behind a client that just created it) is looked up on the control node.
+async fn use_keyspace(coordinator: &Coordinator, keyspace: String) -> Reply {
+    let exists = coordinator.cluster().view().keyspace(&keyspace).is_some()
+        || keyspace_exists(coordinator, &keyspace).await;
+    if exists {
         Reply::Message(Response::Result(ResultBody::SetKeyspace(keyspace)))
     } else {
         Reply::Message(Response::Error(ErrorResponse::new(
@@ -210,6 +291,26 @@ fn use_keyspace(coordinator: &Coordinator, keyspace: String) -> Reply {
             format!("Keyspace '{keyspace}' does not exist"),
         )))
     }
+}
+
+/// Whether the cluster's schema has `keyspace`, read on the control node (the node whose
+/// events the view follows, so the view learns of it next).
+async fn keyspace_exists(coordinator: &Coordinator, keyspace: &str) -> bool {
+    let options = crate::request::RequestOptions {
+        consistency: Some(crate::protocol::message::Consistency::One),
+        node: coordinator.cluster().control_node(),
+        idempotent: true,
+        ..crate::request::RequestOptions::default()
+    };
+    let found = coordinator
+        .query(
+            "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
+            vec![crate::protocol::types::CqlValue::Text(keyspace.to_owned())],
+            &options,
+        )
+        .await
+        .and_then(|result| result.rows());
+    matches!(found, Ok(rows) if !rows.is_empty())
 }
 
 /// A node's RESULT laid out for a client of another version, with the tracing id, warnings

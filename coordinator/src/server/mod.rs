@@ -49,6 +49,7 @@ mod requests;
 mod session;
 mod shell;
 pub mod system;
+mod tier;
 mod token;
 
 pub use auth::{
@@ -67,6 +68,7 @@ pub use metrics::{
 pub use refusal::{SUPPORTED_VERSIONS, message as unsupported_version_message};
 pub use session::ServerSession;
 pub use shell::{Handler, serve, serve_until};
+pub use tier::{PeerState, TIER_EVENTS_BUFFER, Tier, TierConfig};
 pub use token::{IssuedTokens, NoRandomness, TOKEN_USERNAME, TokenAuthenticator, TokenStore};
 
 #[cfg(test)]

@@ -42,36 +42,68 @@ pub fn two_dc_nodes() -> Vec<ExpectedNode> {
     ]
 }
 
-/// The instance of `scripts/cluster` the tests run against: `RINGGATE_CLUSTER_ID` (0, the
-/// test cluster, when unset). Instance K > 0 runs on 127.0.1K.x with its own directory.
+/// The `scripts/cluster` instance the tests run against: `RINGGATE_CLUSTER_ID` (0..9,
+/// default 0). Instance 0 is the `two-dc` cluster on 127.0.0.1..3; instance K runs on
+/// 127.0.1K.1..3 (a cluster of another shape or Cassandra version, started by its own
+/// Makefile target).
 pub fn cluster_id() -> u8 {
-    std::env::var("RINGGATE_CLUSTER_ID")
-        .ok()
-        .and_then(|k| k.parse().ok())
-        .filter(|k| *k <= 9)
-        .unwrap_or(0)
-}
-
-/// The native-protocol address of node `n` (1-based) of the instance.
-pub fn node_addr(n: u8) -> SocketAddr {
-    match cluster_id() {
-        0 => SocketAddr::from(([127, 0, 0, n], 9042)),
-        k => SocketAddr::from(([127, 0, 10 + k, n], 9042)),
+    match std::env::var("RINGGATE_CLUSTER_ID") {
+        Ok(id) => id
+            .parse()
+            .ok()
+            .filter(|id| *id <= 9)
+            .unwrap_or_else(|| panic!("RINGGATE_CLUSTER_ID must be 0..9, not {id:?}")),
+        Err(_) => 0,
     }
 }
 
-/// Where `scripts/cluster` keeps node `n`.
+/// The address of node `n` (1-based) of the instance under test.
+pub fn node_ip(n: u8) -> IpAddr {
+    match cluster_id() {
+        0 => IpAddr::from([127, 0, 0, n]),
+        k => IpAddr::from([127, 0, 10 + k, n]),
+    }
+}
+
+/// The native-protocol address of node `n` (1-based) of the instance under test.
+pub fn node_addr(n: u8) -> SocketAddr {
+    SocketAddr::new(node_ip(n), 9042)
+}
+
+/// Where `scripts/cluster` keeps node `n` of the instance under test.
 pub fn node_dir(n: u8) -> PathBuf {
     let cache = std::env::var_os("RINGGATE_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/ringgate")
         });
-    let instance = match cluster_id() {
+    let cluster = match cluster_id() {
         0 => "cluster".to_owned(),
         k => format!("cluster{k}"),
     };
-    cache.join(instance).join(format!("node{n}"))
+    cache.join(cluster).join(format!("node{n}"))
+}
+
+/// The shape of the instance under test, as `scripts/cluster env` prints it (nodes,
+/// topology, Cassandra version, ...), by variable name without its `RINGGATE_CLUSTER_` prefix.
+pub fn cluster_env() -> std::collections::BTreeMap<String, String> {
+    let out = cluster_script(&["env"]);
+    out.lines()
+        .filter_map(|l| l.strip_prefix("RINGGATE_CLUSTER_")?.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Replication for a test keyspace on the instance under test: `{'dc1': 2, 'dc2': 1}` on
+/// the `two-dc` cluster, one replica per node (at most 3) in dc1 on a `one-dc` one.
+pub fn replication() -> String {
+    let env = cluster_env();
+    if env.get("TOPOLOGY").map(String::as_str) == Some("two-dc") {
+        "{'class': 'NetworkTopologyStrategy', 'dc1': 2, 'dc2': 1}".to_owned()
+    } else {
+        let nodes = env.get("NODES").map_or("1", String::as_str);
+        format!("{{'class': 'NetworkTopologyStrategy', 'dc1': {nodes}}}")
+    }
 }
 
 /// The last `lines` lines of node `n`'s log, for failure messages.
@@ -210,12 +242,21 @@ pub fn python() -> PathBuf {
 /// 127.0.0.1, joined to the real `two-dc` cluster with dc1 as its local DC, and returns where
 /// clients connect. The node serves until the test's runtime ends.
 pub async fn ringgate_node() -> SocketAddr {
+    ringgate_node_with(|_| {}).await
+}
+
+/// As [`ringgate_node`], with the coordinator's configuration changed by `configure` (e.g. its
+/// newest protocol version), joined to the instance under test ([`cluster_id`]).
+pub async fn ringgate_node_with(
+    configure: impl FnOnce(&mut ringgate::request::CoordinatorConfig),
+) -> SocketAddr {
     use ringgate::request::{Coordinator, CoordinatorConfig};
     use ringgate::server::system::RinggateNode;
     use ringgate::server::{CoordinatorHandler, ServerConfig, serve, system_tables};
 
     let mut config = CoordinatorConfig::new(vec![node_addr(1), node_addr(2)]);
     config.local_dc = Some("dc1".into());
+    configure(&mut config);
     let coordinator = Coordinator::connect(config)
         .await
         .unwrap_or_else(|e| panic!("cannot connect: {e}\n{}", log_tail(1, 40)));

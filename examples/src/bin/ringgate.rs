@@ -12,6 +12,11 @@
 //! answers every request it received (within `drain_grace_seconds`), refuses later ones,
 //! closes its clients once none has anything left to answer, and exits 0. A second signal
 //! stops it at once.
+//!
+//! Several nodes make a tier: give each the others with `--peer` (or all of them the same
+//! list, their own address included). Each lists the peers it finds serving in
+//! `system.peers`, splits the ring's tokens with them, watches them, and tells its clients
+//! when one stops or returns (`STATUS_CHANGE`) or first joins (`TOPOLOGY_CHANGE`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,11 +26,12 @@ use std::time::Duration;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use ringgate::pool::Credentials;
+use ringgate::protocol::ProtocolVersion;
 use ringgate::request::{Coordinator, CoordinatorConfig};
 use ringgate::server::system::RinggateNode;
 use ringgate::server::{
     Authenticator, CoordinatorHandler, Drain, Identity, IssuedTokens, SUPPORTED_VERSIONS,
-    ServerConfig, TokenAuthenticator, serve_until, system_tables,
+    ServerConfig, Tier, TierConfig, TokenAuthenticator, serve_until, system_tables,
 };
 use ringgate::tls::{ClientTls, ServerTls, TlsError};
 use ringgate_examples::admin_http::{Admin, serve_admin};
@@ -279,6 +285,11 @@ async fn run(
     coordinator_config.local_dc = config.cluster.local_dc.clone();
     coordinator_config.request_timeout = Duration::from_millis(config.cluster.request_timeout_ms);
     coordinator_config.connect.tls = replica_tls;
+    coordinator_config.connect.max_version = match config.cluster.max_protocol {
+        3 => ProtocolVersion::V3,
+        4 => ProtocolVersion::V4,
+        _ => ProtocolVersion::V5,
+    };
     if let (Some(username), Some(password)) = (
         config.cluster.username.clone(),
         config.cluster.password.clone(),
@@ -294,12 +305,16 @@ async fn run(
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let listen = listener.local_addr()?;
     let node = |addr: SocketAddr| RinggateNode::new(addr.ip(), addr.port(), &dc, &config.rack);
-    let tables = system_tables(
-        &coordinator,
-        node(listen),
-        config.peers.iter().copied().map(node).collect(),
-    )?;
-    let handler = CoordinatorHandler::new(coordinator.clone()).presenting(Arc::clone(&tables));
+    let tables = system_tables(&coordinator, node(listen), Vec::new())?;
+    let mut handler = CoordinatorHandler::new(coordinator.clone()).presenting(Arc::clone(&tables));
+    let tier = if config.peers.is_empty() {
+        None
+    } else {
+        let peers = config.peers.iter().copied().map(node).collect();
+        let tier = Tier::start(Arc::clone(&tables), TierConfig::new(peers)).await;
+        handler = handler.with_events(tier.subscribe());
+        Some(tier)
+    };
     let mut server = ServerConfig::new(tables);
     server.max_connections = config.max_connections;
     server.max_in_flight = config.max_in_flight;
@@ -346,6 +361,18 @@ async fn run(
         line.push_str(&format!(", admin on http://{addr}"));
     }
     println!("{line}");
+    if let Some(tier) = &tier {
+        let peers: Vec<String> = tier
+            .peers()
+            .iter()
+            .map(|(p, state)| format!("{}:{} {state:?}", p.address, p.native_port))
+            .collect();
+        println!(
+            "tier of {} nodes: peers [{}]",
+            peers.len() + 1,
+            peers.join(", ")
+        );
+    }
 
     let served = serve_until(listener, Arc::new(server), Arc::new(handler), drain.clone());
     tokio::pin!(served);
@@ -367,6 +394,7 @@ async fn run(
     if let Some((_, task)) = admin {
         task.abort();
     }
+    drop(tier);
     coordinator.cluster().shutdown();
     served?;
     println!("ringgate stopped");

@@ -62,52 +62,78 @@ pub(crate) fn result_columns(select: &SystemSelect) -> Vec<ColumnSpec> {
         .collect()
 }
 
-/// The key value a row must have, from the filter and the bound values.
-fn wanted_key(
+/// The values the restricted columns must have, as (column index, value), from the filters
+/// and the bound values (markers in text order, or by name: the marker's, else the column's).
+fn wanted(
     select: &SystemSelect,
     values: &Values,
     version: ProtocolVersion,
-) -> Result<Option<CqlValue>, ErrorResponse> {
-    let markers = usize::from(matches!(select.filter, Some(KeyFilter::Marker(_))));
+) -> Result<Vec<(usize, CqlValue)>, ErrorResponse> {
+    let markers = select
+        .filters
+        .iter()
+        .filter(|(_, f)| matches!(f, KeyFilter::Marker(_)))
+        .count();
     if values.len() != markers {
         return Err(invalid(format!(
             "Invalid amount of bind variables: expected {markers}, got {}",
             values.len()
         )));
     }
-    let key_column = select.table.column_names().next().unwrap_or("key");
-    let key_type = select
-        .table
-        .column_type(0)
-        .ok_or_else(|| invalid("no key column"))?;
-    let bound = |value: &Value| match value {
-        Value::Bytes(bytes) => decode_value(&key_type, bytes, version)
-            .map_err(|e| invalid(format!("Invalid value for column {key_column}: {e}"))),
-        Value::Null | Value::Unset => Err(invalid(format!(
-            "Invalid null value in condition for column {key_column}"
-        ))),
-    };
-    match (&select.filter, values) {
-        (None, _) => Ok(None),
-        (Some(KeyFilter::Literal(text)), _) => match key_type {
-            ColumnType::Inet => text
-                .parse()
-                .map(|ip| Some(CqlValue::Inet(ip)))
-                .map_err(|_| invalid(format!("Unable to make inet address from '{text}'"))),
-            _ => Ok(Some(CqlValue::Text(text.clone()))),
-        },
-        (Some(KeyFilter::Marker(_)), Values::Positional(list)) => match list.first() {
-            Some(value) => bound(value).map(Some),
-            None => Ok(None),
-        },
-        (Some(KeyFilter::Marker(name)), Values::Named(list)) => {
-            let want = name.as_deref().unwrap_or(key_column);
-            match list.iter().find(|(n, _)| n.eq_ignore_ascii_case(want)) {
-                Some((_, value)) => bound(value).map(Some),
-                None => Err(invalid(format!("Missing value for bind variable {want}"))),
+    let mut next_marker = 0usize;
+    let mut out = Vec::with_capacity(select.filters.len());
+    for (index, filter) in &select.filters {
+        let column = select.table.column_names().nth(*index).unwrap_or("key");
+        let typ = select
+            .table
+            .column_type(*index)
+            .ok_or_else(|| invalid("no such column"))?;
+        let bound = |value: &Value| match value {
+            Value::Bytes(bytes) => decode_value(&typ, bytes, version)
+                .map_err(|e| invalid(format!("Invalid value for column {column}: {e}"))),
+            Value::Null | Value::Unset => Err(invalid(format!(
+                "Invalid null value in condition for column {column}"
+            ))),
+        };
+        let value = match (filter, values) {
+            (KeyFilter::Literal(text), _) => match typ {
+                ColumnType::Inet => text
+                    .parse()
+                    .map(CqlValue::Inet)
+                    .map_err(|_| invalid(format!("Unable to make inet address from '{text}'")))?,
+                ColumnType::Int => {
+                    return Err(invalid(format!(
+                        "Invalid STRING constant ({text}) for \"{column}\" of type int"
+                    )));
+                }
+                _ => CqlValue::Text(text.clone()),
+            },
+            (KeyFilter::Integer(n), _) => match typ {
+                ColumnType::Int => CqlValue::Int(*n),
+                _ => {
+                    return Err(invalid(format!(
+                        "Invalid INTEGER constant ({n}) for \"{column}\""
+                    )));
+                }
+            },
+            (KeyFilter::Marker(_), Values::Positional(list)) => {
+                let value = list
+                    .get(next_marker)
+                    .ok_or_else(|| invalid("Missing bind variable"))?;
+                next_marker = next_marker.saturating_add(1);
+                bound(value)?
             }
-        }
+            (KeyFilter::Marker(name), Values::Named(list)) => {
+                let want = name.as_deref().unwrap_or(column);
+                match list.iter().find(|(n, _)| n.eq_ignore_ascii_case(want)) {
+                    Some((_, value)) => bound(value)?,
+                    None => return Err(invalid(format!("Missing value for bind variable {want}"))),
+                }
+            }
+        };
+        out.push((*index, value));
     }
+    Ok(out)
 }
 
 /// The Rows result of `select` over `snapshot`. With `skip_metadata` (EXECUTE's flag) the
@@ -119,12 +145,13 @@ pub(crate) fn rows(
     skip_metadata: bool,
     version: ProtocolVersion,
 ) -> Result<ResultBody, ErrorResponse> {
-    let key = wanted_key(select, values, version)?;
+    let wanted = wanted(select, values, version)?;
     let limit = select.limit.map_or(usize::MAX, |l| l as usize);
     let encode_error = |e| ErrorResponse::new(ErrorDetails::ServerError, format!("{e}"));
-    let matching = snapshot.rows(select.table).iter().filter(|row| match &key {
-        Some(key) => row.first().and_then(Option::as_ref) == Some(key),
-        None => true,
+    let matching = snapshot.rows(select.table).iter().filter(|row| {
+        wanted
+            .iter()
+            .all(|(index, value)| row.get(*index).and_then(Option::as_ref) == Some(value))
     });
     let mut content = BytesMut::new();
     let mut count = 0usize;
@@ -197,29 +224,31 @@ pub(crate) fn prepared_id(text: &str, keyspace: Option<&str>) -> Bytes {
 /// The Prepared result of `select` under `id`.
 pub(crate) fn prepared(select: &SystemSelect, id: Bytes, version: ProtocolVersion) -> Prepared {
     let spec = table_spec(select);
-    let markers = match &select.filter {
-        Some(KeyFilter::Marker(name)) => {
-            let key = select.table.column_names().next().unwrap_or("key");
-            select
-                .table
-                .column_type(0)
-                .map(|typ| ColumnSpec {
-                    keyspace: spec.keyspace.clone(),
-                    table: spec.table.clone(),
-                    name: name.clone().unwrap_or_else(|| key.to_owned()),
-                    typ,
-                })
-                .into_iter()
-                .collect()
+    let mut markers = Vec::new();
+    let mut pk_indexes = Vec::new();
+    for (index, filter) in &select.filters {
+        let KeyFilter::Marker(name) = filter else {
+            continue;
+        };
+        let column = select.table.column_names().nth(*index).unwrap_or("key");
+        let Some(typ) = select.table.column_type(*index) else {
+            continue;
+        };
+        // The partition key is the first column; its marker's index routes the statement.
+        if *index == 0 {
+            pk_indexes.push(u16::try_from(markers.len()).unwrap_or(0));
         }
-        _ => Vec::new(),
-    };
+        markers.push(ColumnSpec {
+            keyspace: spec.keyspace.clone(),
+            table: spec.table.clone(),
+            name: name.clone().unwrap_or_else(|| column.to_owned()),
+            typ,
+        });
+    }
     // Partition key indexes exist from v4 on.
-    let pk_indexes = if markers.is_empty() || version < ProtocolVersion::V4 {
-        vec![]
-    } else {
-        vec![0]
-    };
+    if version < ProtocolVersion::V4 {
+        pk_indexes.clear();
+    }
     let columns = result_columns(select);
     let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
     let result_metadata_id = (version >= ProtocolVersion::V5).then(|| {

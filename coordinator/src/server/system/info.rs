@@ -28,8 +28,6 @@ pub struct SystemInfo {
     pub schema_version: [u8; 16],
     /// How many tokens each Ringgate node owns (1 to 256).
     pub tokens_per_node: u16,
-    /// The internode port reported as `broadcast_port`, `listen_port` and `peer_port`.
-    pub internode_port: u16,
     /// The `gossip_generation` reported (Cassandra's is the node's start time in seconds).
     pub gossip_generation: i32,
 }
@@ -56,7 +54,7 @@ pub const MAX_PEERS: usize = 1024;
 
 impl SystemInfo {
     /// Info for a single Ringgate node at `local`, with Cassandra 5.0's defaults for the rest:
-    /// Murmur3, release 5.0.8, CQL 3.4.7, one token, internode port 7000, a nil schema version.
+    /// Murmur3, release 5.0.8, CQL 3.4.7, one token, a nil schema version.
     pub fn new(local: RinggateNode, cluster_name: impl Into<String>) -> Self {
         SystemInfo {
             local,
@@ -67,7 +65,6 @@ impl SystemInfo {
             cql_version: "3.4.7".to_owned(),
             schema_version: [0; 16],
             tokens_per_node: 1,
-            internode_port: 7000,
             gossip_generation: 0,
         }
     }
@@ -91,7 +88,10 @@ impl Snapshot {
     }
 
     /// Builds the rows. Nodes are ordered by address and port to split the ring, so every
-    /// Ringgate node given the same set of nodes computes the same tokens.
+    /// Ringgate node given the same set of nodes computes the same tokens. A Ringgate node has
+    /// no internode port: its native port stands for it (`broadcast_port`, `listen_port`,
+    /// `peer_port`), so that `system.peers_v2`'s primary key (`peer`, `peer_port`), by which
+    /// drivers look a node up, is a node's own also when several share an address.
     pub(crate) fn build(info: &SystemInfo) -> Result<Self, SystemInfoError> {
         let space = TokenSpace::of_partitioner(&info.partitioner)
             .ok_or_else(|| SystemInfoError::Partitioner(info.partitioner.clone()))?;
@@ -130,14 +130,14 @@ impl Snapshot {
             text("local"),
             text("COMPLETED"),
             Some(CqlValue::Inet(me.address)),
-            port(info.internode_port),
+            port(me.native_port),
             text(&info.cluster_name),
             text(&info.cql_version),
             text(&me.data_center),
             Some(CqlValue::Int(info.gossip_generation)),
             Some(CqlValue::Uuid(me.host_id())),
             Some(CqlValue::Inet(me.address)),
-            port(info.internode_port),
+            port(me.native_port),
             text("5"),
             text(&info.partitioner),
             text(&me.rack),
@@ -171,7 +171,7 @@ impl Snapshot {
             .map(|p| {
                 vec![
                     Some(CqlValue::Inet(p.address)),
-                    port(info.internode_port),
+                    port(p.native_port),
                     text(&p.data_center),
                     Some(CqlValue::Uuid(p.host_id())),
                     Some(CqlValue::Inet(p.address)),

@@ -95,6 +95,17 @@ impl SystemTables {
         Ok(())
     }
 
+    /// Changes the info served with `change` (a peer added, say), in step with every other
+    /// update. On error nothing changes.
+    pub fn update(&self, change: impl FnOnce(&mut SystemInfo)) -> Result<(), SystemInfoError> {
+        let _serial = self.update.lock().unwrap_or_else(|p| p.into_inner());
+        let mut info = self.info();
+        change(&mut info);
+        let snapshot = Snapshot::build(&info)?;
+        self.current.store(Arc::new(Current { info, snapshot }));
+        Ok(())
+    }
+
     /// Changes the schema version reported in every row (after the cluster agreed on a new one).
     pub fn set_schema_version(&self, schema_version: [u8; 16]) {
         let _serial = self.update.lock().unwrap_or_else(|p| p.into_inner());

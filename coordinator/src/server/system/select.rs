@@ -3,9 +3,13 @@
 //! ```text
 //! SELECT ( * | column [AS alias] (, column [AS alias])* )
 //!   FROM [system.]( local | peers | peers_v2 )
-//!   [ WHERE <partition key column> = ( literal | ? | :name ) ]
+//!   [ WHERE <partition key column> = term [ AND peer_port = term ] ]
 //!   [ LIMIT n ] [ ; ]
+//! term: literal | ? | :name
 //! ```
+//!
+//! (`peer_port`, `system.peers_v2`'s clustering column, only with its partition key: the
+//! whole primary key, as the Java driver asks for one node's row.)
 //!
 //! and `SELECT count(*) [AS alias] FROM ...` with the same clauses. An unqualified table name
 //! counts only when the statement's keyspace is `system`. Any other SELECT on these tables
@@ -16,14 +20,19 @@ use crate::cql::{Literal, Token, tokenize};
 
 use super::tables::SystemTable;
 
-/// The restriction on the partition key.
+/// What a restricted column must equal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum KeyFilter {
-    /// `= 'literal'` (strings are matched against the key's text form).
+    /// `= 'literal'` (strings are matched against the column's text form).
     Literal(String),
-    /// `= ?` or `= :name`: the first (and only) bind marker.
+    /// `= 42`, for an int column.
+    Integer(i32),
+    /// `= ?` or `= :name`: the next bind marker.
     Marker(Option<String>),
 }
+
+/// Equalities on primary key columns, as (column index, term): the partition key first.
+pub(crate) type Filters = Vec<(usize, KeyFilter)>;
 
 /// A recognised system-table SELECT.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +42,7 @@ pub(crate) struct SystemSelect {
     pub(crate) columns: Option<Vec<(usize, String)>>,
     /// `count(*)`: the name of the count column (then `columns` is unused).
     pub(crate) count: Option<String>,
-    pub(crate) filter: Option<KeyFilter>,
+    pub(crate) filters: Filters,
     pub(crate) limit: Option<u32>,
 }
 
@@ -57,7 +66,7 @@ impl SelectError {
             }
             Self::Unsupported { table } => format!(
                 "Ringgate answers system.{} itself and supports only SELECT of columns (with \
-                 aliases) or count(*), an equality on the partition key and LIMIT",
+                 aliases) or count(*), equalities on the primary key and LIMIT",
                 table.name()
             ),
         }
@@ -93,7 +102,7 @@ pub(crate) fn parse(
     let Some((table, selectors)) = p.head(keyspace) else {
         return unsupported(&tokens);
     };
-    let Some((filter, limit)) = p.tail(table) else {
+    let Some((filters, limit)) = p.tail(table) else {
         return unsupported(&tokens);
     };
     let (selectors, count) = match selectors {
@@ -118,7 +127,7 @@ pub(crate) fn parse(
         table,
         columns,
         count,
-        filter,
+        filters,
         limit,
     }))
 }
@@ -263,20 +272,34 @@ impl Cursor<'_> {
         Some("count".to_owned())
     }
 
-    /// `[WHERE key = term] [LIMIT n] [;]` and the end of the statement.
-    fn tail(&mut self, table: SystemTable) -> Option<(Option<KeyFilter>, Option<u32>)> {
-        let mut filter = None;
+    /// `[WHERE key = term [AND peer_port = term]] [LIMIT n] [;]` and the end of the
+    /// statement.
+    fn tail(&mut self, table: SystemTable) -> Option<(Filters, Option<u32>)> {
+        let mut filters = Vec::new();
         if self.eat_word("where") {
-            let column = self.identifier()?;
-            if table.column_index(&column) != Some(0) || !self.eat_symbol("=") {
-                return None;
+            loop {
+                let column = table.column_index(&self.identifier()?)?;
+                // The partition key first; then peers_v2's clustering column.
+                let allowed = match filters.len() {
+                    0 => column == 0,
+                    1 => table == SystemTable::PeersV2 && column == 1,
+                    _ => false,
+                };
+                if !allowed || !self.eat_symbol("=") {
+                    return None;
+                }
+                let term = match self.next()? {
+                    Token::Literal(Literal::String(s)) => KeyFilter::Literal(s.clone()),
+                    Token::Literal(Literal::Integer(n)) => KeyFilter::Integer(n.parse().ok()?),
+                    Token::Marker => KeyFilter::Marker(None),
+                    Token::NamedMarker(name) => KeyFilter::Marker(Some(name.clone())),
+                    _ => return None,
+                };
+                filters.push((column, term));
+                if !self.eat_word("and") {
+                    break;
+                }
             }
-            filter = Some(match self.next()? {
-                Token::Literal(Literal::String(s)) => KeyFilter::Literal(s.clone()),
-                Token::Marker => KeyFilter::Marker(None),
-                Token::NamedMarker(name) => KeyFilter::Marker(Some(name.clone())),
-                _ => return None,
-            });
         }
         let mut limit = None;
         if self.eat_word("limit") {
@@ -286,7 +309,7 @@ impl Cursor<'_> {
             }
         }
         self.eat_symbol(";");
-        self.peek().is_none().then_some((filter, limit))
+        self.peek().is_none().then_some((filters, limit))
     }
 }
 
@@ -306,7 +329,7 @@ mod tests {
         let s = ok("SELECT * FROM system.local WHERE key='local'");
         assert_eq!(s.table, SystemTable::Local);
         assert_eq!(s.columns, None);
-        assert_eq!(s.filter, Some(KeyFilter::Literal("local".into())));
+        assert_eq!(s.filters, vec![(0, KeyFilter::Literal("local".into()))]);
         let s = ok(
             "SELECT host_id, peer, peer_port, native_address, native_port, schema_version FROM system.peers_v2",
         );
@@ -335,10 +358,36 @@ mod tests {
             s.columns,
             Some(vec![(15, "a".to_owned()), (18, "tokens".to_owned())])
         );
-        assert_eq!(s.filter, Some(KeyFilter::Marker(None)));
+        assert_eq!(s.filters, vec![(0, KeyFilter::Marker(None))]);
         assert_eq!(s.limit, Some(1));
         let s = ok("SELECT * FROM system.peers WHERE peer = :p");
-        assert_eq!(s.filter, Some(KeyFilter::Marker(Some("p".into()))));
+        assert_eq!(s.filters, vec![(0, KeyFilter::Marker(Some("p".into())))]);
+    }
+
+    #[test]
+    fn a_peers_whole_primary_key() {
+        // What the Java driver asks to refresh one node.
+        let s = ok("SELECT * FROM system.peers_v2 WHERE peer = :address and peer_port = :port");
+        assert_eq!(
+            s.filters,
+            vec![
+                (0, KeyFilter::Marker(Some("address".into()))),
+                (1, KeyFilter::Marker(Some("port".into())))
+            ]
+        );
+        let s = ok("SELECT * FROM system.peers_v2 WHERE peer = '127.0.0.1' AND peer_port = 9042");
+        assert_eq!(s.filters[1], (1, KeyFilter::Integer(9042)));
+        for text in [
+            "SELECT * FROM system.peers_v2 WHERE peer_port = 9042",
+            "SELECT * FROM system.peers_v2 WHERE peer = ? AND rack = 'r'",
+            "SELECT * FROM system.peers WHERE peer = ? AND peer_port = 9042",
+            "SELECT * FROM system.peers_v2 WHERE peer = ? AND peer_port = ? AND peer = ?",
+        ] {
+            assert!(
+                matches!(parse(text, None), Err(SelectError::Unsupported { .. })),
+                "{text}"
+            );
+        }
     }
 
     #[test]

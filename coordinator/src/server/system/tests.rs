@@ -355,3 +355,69 @@ fn count_and_unsupported_forms() {
         e.message
     );
 }
+
+#[test]
+fn peers_on_one_address_are_told_apart_by_their_port() {
+    // A tier on one address: each node's native port stands for its internode port, so the
+    // primary key (peer, peer_port) names one node, as the Java driver looks a node up.
+    let mut info = SystemInfo::new(
+        RinggateNode::new(ip("127.0.0.1"), 9042, "dc1", "r1"),
+        "ring",
+    );
+    info.peers = vec![
+        RinggateNode::new(ip("127.0.0.1"), 9043, "dc1", "r1"),
+        RinggateNode::new(ip("127.0.0.1"), 9044, "dc1", "r2"),
+    ];
+    let t = SystemTables::new(info).unwrap();
+    let v = ProtocolVersion::V5;
+    let named = |port: i32| {
+        Values::Named(vec![
+            (
+                "address".into(),
+                Value::Bytes(Bytes::from_static(&[127, 0, 0, 1])),
+            ),
+            (
+                "port".into(),
+                Value::Bytes(Bytes::copy_from_slice(&port.to_be_bytes())),
+            ),
+        ])
+    };
+    let refresh = "SELECT * FROM system.peers_v2 WHERE peer = :address and peer_port = :port";
+    let (columns, rows) = decoded(t.query(refresh, None, &named(9044), v), v);
+    let rack = columns.iter().position(|(n, _)| n == "rack").unwrap();
+    let native_port = columns
+        .iter()
+        .position(|(n, _)| n == "native_port")
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][rack], Some(CqlValue::Text("r2".into())));
+    assert_eq!(rows[0][native_port], Some(CqlValue::Int(9044)));
+    let (_, rows) = decoded(t.query(refresh, None, &named(9042), v), v);
+    assert!(rows.is_empty(), "the local node is not a peer");
+    let (_, rows) = decoded(
+        t.query(
+            "SELECT broadcast_port, listen_port FROM system.local",
+            None,
+            &no_values(),
+            v,
+        ),
+        v,
+    );
+    assert_eq!(
+        rows,
+        vec![vec![Some(CqlValue::Int(9042)), Some(CqlValue::Int(9042))]]
+    );
+    // Prepared, the two markers are bound in order; the first routes by the partition key.
+    let Answer::Result(ResultBody::Prepared(prepared)) = t.prepare(refresh, None, v) else {
+        panic!("prepared")
+    };
+    assert_eq!(prepared.metadata.columns.len(), 2);
+    assert_eq!(prepared.metadata.pk_indexes, vec![0]);
+    let positional = Values::Positional(vec![
+        Value::Bytes(Bytes::from_static(&[127, 0, 0, 1])),
+        Value::Bytes(Bytes::copy_from_slice(&9043i32.to_be_bytes())),
+    ]);
+    let (_, rows) = decoded(t.execute(&prepared.id, &positional, false, v), v);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][native_port], Some(CqlValue::Int(9043)));
+}

@@ -13,6 +13,7 @@ size on a prepared statement, and how many bodies the driver compressed and deco
 import datetime
 import decimal
 import logging
+import os
 import sys
 import uuid
 from collections import namedtuple
@@ -81,9 +82,14 @@ ROW = {
     "nested": {"n": [{1, 2}, {3}]},
 }
 
+# The keyspace's replication: SCENARIO.md's, or the environment's SCENARIO_REPLICATION for a
+# cluster of another shape (one node of another Cassandra version, say).
+REPLICATION = os.environ.get(
+    "SCENARIO_REPLICATION", "{'class': 'NetworkTopologyStrategy', 'dc1': 2, 'dc2': 1}"
+)
+
 SCHEMA = [
-    "CREATE KEYSPACE {ks} WITH replication = "
-    "{{'class': 'NetworkTopologyStrategy', 'dc1': 2, 'dc2': 1}}",
+    "CREATE KEYSPACE {ks} WITH replication = " + REPLICATION.replace("{", "{{").replace("}", "}}"),
     "CREATE TYPE {ks}.addr (street text, zip int)",
     """CREATE TABLE {ks}.everything (
       k int PRIMARY KEY,
