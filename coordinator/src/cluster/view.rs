@@ -197,6 +197,16 @@ impl ClusterView {
         versions.all(|v| v == Some(first)).then_some(first)
     }
 
+    /// This view, with each node that `current` also has in the state `current` gives it.
+    pub(crate) fn keeping_states_of(mut self, current: &ClusterView) -> ClusterView {
+        for (addr, node) in &mut self.nodes {
+            if let Some(known) = current.nodes.get(addr) {
+                node.state = known.state;
+            }
+        }
+        self
+    }
+
     /// A copy of this view with node `addr` in `state`; `None` when nothing changes.
     pub fn with_node_state(&self, addr: SocketAddr, state: NodeState) -> Option<ClusterView> {
         let node = self.nodes.get(&addr)?;
