@@ -202,7 +202,7 @@ async fn a_v5_clients_per_request_keyspace_reaches_a_v4_cluster() {
                 )
                 .await
                 .unwrap();
-            ringgate::pool::decode_response(&answer, conn.version())
+            ringgate::protocol::message::decode_response(&answer)
                 .unwrap()
                 .1
         }

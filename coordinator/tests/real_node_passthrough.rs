@@ -10,9 +10,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use ringgate::pool::{ConnectOptions, Connection, connect, decode_response};
+use ringgate::pool::{ConnectOptions, Connection, connect};
 use ringgate::protocol::ProtocolVersion;
 use ringgate::protocol::frame::{Envelope, Flags};
+use ringgate::protocol::message::decode_response;
 use ringgate::protocol::message::{
     Consistency, CustomPayload, Execute, Prepare, Prepared, Query, QueryParameters, Request,
     Response, ResponsePrefix, ResultBody, Value, put_request_prefix,
@@ -50,7 +51,7 @@ async fn send(
         .request(request.opcode(), flags, body.freeze(), TIMEOUT)
         .await
         .unwrap();
-    let (prefix, response) = decode_response(&envelope, conn.version()).unwrap();
+    let (prefix, response) = decode_response(&envelope).unwrap();
     if let Response::Error(e) = &response {
         panic!("{request:?} failed: {e:?}");
     }

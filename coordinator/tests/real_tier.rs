@@ -135,7 +135,9 @@ impl Client {
             )
             .await
             .unwrap();
-        ringgate::pool::decode_response(&answer, version).unwrap().1
+        ringgate::protocol::message::decode_response(&answer)
+            .unwrap()
+            .1
     }
 
     /// Every row of a query, cells decoded.
@@ -164,7 +166,7 @@ impl Client {
             .await
             .unwrap_or_else(|_| panic!("no event while waiting for {waiting_for}"))
             .expect("the connection is open");
-        match ringgate::pool::decode_response(&envelope, self.conn.version()) {
+        match ringgate::protocol::message::decode_response(&envelope) {
             Ok((_, Response::Event(event))) => event,
             other => panic!("not an event: {other:?}"),
         }

@@ -98,7 +98,7 @@ async fn the_node_names_the_cluster_serves_token_logins_and_stops_on_sigint() {
         )
         .await
         .unwrap();
-    let (_, response) = ringgate::pool::decode_response(&envelope, conn.version()).unwrap();
+    let (_, response) = ringgate::protocol::message::decode_response(&envelope).unwrap();
     assert!(
         matches!(response, Response::Result(ResultBody::Rows(_))),
         "{response:?}"
@@ -170,7 +170,7 @@ async fn ask(conn: &ringgate::pool::Connection, request: &Request) -> Response {
         )
         .await
         .unwrap();
-    ringgate::pool::decode_response(&envelope, conn.version())
+    ringgate::protocol::message::decode_response(&envelope)
         .unwrap()
         .1
 }
@@ -259,7 +259,7 @@ async fn two_nodes_given_the_same_peers_make_a_tier() {
             .await
             .expect("an event within 30 s")
             .expect("the connection is open");
-        match ringgate::pool::decode_response(&envelope, conn.version())
+        match ringgate::protocol::message::decode_response(&envelope)
             .unwrap()
             .1
         {

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::handle::{ClusterConfig, Shared};
-use super::query::{decode_response, round_trip};
+use super::query::{response_or_error, round_trip};
 use super::read::{Refresh, read_view};
 use super::view::{ClusterView, Node, NodeState};
 use super::writer::ViewChange;
@@ -105,7 +105,7 @@ async fn follow(
             _ = shutdown.changed() => return None,
             reason = conn.closed() => return Some(reason),
             Some(envelope) = events.recv() => {
-                if let Some(event) = decode_event(&envelope, conn) {
+                if let Some(event) = decode_event(&envelope) {
                     handle_event(shared, event, &mut pending);
                     if !pending.is_empty() && due.is_none() {
                         due = Some(Instant::now() + shared.config.debounce);
@@ -133,8 +133,8 @@ async fn follow(
     }
 }
 
-fn decode_event(envelope: &Envelope, conn: &Connection) -> Option<Event> {
-    match decode_response(envelope, conn.version()) {
+fn decode_event(envelope: &Envelope) -> Option<Event> {
+    match response_or_error(envelope) {
         Ok(Response::Event(event)) => Some(event),
         Ok(other) => {
             tracing::warn!(opcode = ?other.opcode(), "unexpected message on stream -1");

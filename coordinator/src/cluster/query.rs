@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
-use ringgate_protocol::ProtocolVersion;
 use ringgate_protocol::frame::{Envelope, Flags};
 use ringgate_protocol::message::{
     Consistency, ErrorResponse, Query, QueryParameters, Request, Response, ResultBody,
@@ -50,15 +49,12 @@ pub(crate) async fn round_trip(
     let envelope = conn
         .request(request.opcode(), Flags::empty(), body.freeze(), timeout)
         .await?;
-    decode_response(&envelope, version)
+    response_or_error(&envelope)
 }
 
 /// Decodes a response envelope's message; an ERROR becomes [`QueryError::Server`].
-pub(crate) fn decode_response(
-    envelope: &Envelope,
-    version: ProtocolVersion,
-) -> Result<Response, QueryError> {
-    match crate::pool::decode_response(envelope, version)?.1 {
+pub(crate) fn response_or_error(envelope: &Envelope) -> Result<Response, QueryError> {
+    match ringgate_protocol::message::decode_response(envelope)?.1 {
         Response::Error(e) => Err(QueryError::Server(Box::new(e))),
         other => Ok(other),
     }

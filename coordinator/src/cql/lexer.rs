@@ -77,6 +77,16 @@ pub fn tokenize(text: &str) -> Result<Vec<Token>, LexError> {
     }
 }
 
+/// The first word of a statement, past whitespace and comments, as written (not folded);
+/// `None` when it starts with anything else. Reads no further than that word.
+pub fn first_word(text: &str) -> Option<&str> {
+    let rest = skip_trivia(text);
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    (end > 0 && rest.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)).then(|| &rest[..end])
+}
+
 fn skip_trivia(mut input: &str) -> &str {
     loop {
         let before = input.len();

@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use ringgate_protocol::frame::{Compression, Decoded, Envelope, FrameCodec, FrameError, Header};
 use ringgate_protocol::message::{
     AuthToken, COMPRESSION, CQL_VERSION, DRIVER_NAME, DRIVER_VERSION, ErrorDetails, Request,
-    Response, Startup,
+    Response, Startup, decode_response,
 };
 use ringgate_protocol::{Direction, ProtocolVersion};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,9 +20,7 @@ use tokio::sync::mpsc;
 
 use crate::tls::{ClientTls, ReplicaStream};
 
-use super::{
-    ConnectError, ConnectFuture, Connection, ConnectionConfig, Connector, decode_response,
-};
+use super::{ConnectError, ConnectFuture, Connection, ConnectionConfig, Connector};
 
 /// A user name and password for SASL PLAIN.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -309,7 +307,7 @@ async fn authenticate(
 /// The message of a handshake answer, decoded in the version of its own header (a node that
 /// refuses our version answers in one it speaks).
 fn decode(answer: &Envelope) -> Result<Response, Refusal> {
-    decode_response(answer, answer.header.version)
+    decode_response(answer)
         .map(|(_, response)| response)
         .map_err(|e| Refusal::Failed(format!("malformed {:?}: {e}", answer.header.opcode)))
 }

@@ -5,7 +5,6 @@ pub mod cork;
 mod handshake;
 mod node;
 mod registry;
-mod response;
 mod streams;
 #[cfg(test)]
 mod tests;
@@ -15,5 +14,4 @@ pub use connection::{Connection, ConnectionConfig, ConnectionError};
 pub use handshake::{ConnectOptions, Credentials, Handshake, TcpConnector, connect};
 pub use node::{ConnectError, ConnectFuture, Connector, Health, NodePool, PoolConfig};
 pub use registry::{Identity, PoolSnapshot, Pools};
-pub use response::decode_response;
 pub use traffic::replica_bytes;

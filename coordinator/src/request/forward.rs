@@ -239,7 +239,7 @@ impl Coordinator {
         }
         let options = RequestOptions {
             consistency: Some(view.consistency),
-            idempotent: is_read(&statement.query),
+            idempotent: statement.read_only,
             node: self.schema_node(&statement),
             ..RequestOptions::default()
         };
@@ -301,7 +301,7 @@ impl Coordinator {
                 }
                 options.consistency = Some(query.params.consistency);
                 options.serial_consistency = query.params.serial_consistency;
-                options.idempotent = is_read(&query.query);
+                options.idempotent = crate::cql::is_select(&query.query);
                 let plan = super::text_routing::plan_text(
                     &self.cluster().view(),
                     &query.query,
@@ -334,7 +334,7 @@ impl Coordinator {
                 }
                 options.consistency = Some(execute.params.consistency);
                 options.serial_consistency = execute.params.serial_consistency;
-                options.idempotent = is_read(&statement.query);
+                options.idempotent = statement.read_only;
                 options.node = self.schema_node(&statement);
                 schema_read = statement.schema_read;
                 let routing = match &execute.params.values {
@@ -387,24 +387,5 @@ impl Coordinator {
                 schema_read,
             },
         ))))
-    }
-}
-
-/// Whether a statement only reads (a SELECT), so may safely run twice.
-fn is_read(cql: &str) -> bool {
-    cql.trim_start()
-        .get(..6)
-        .is_some_and(|w| w.eq_ignore_ascii_case("select"))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn reads_are_selects() {
-        assert!(super::is_read("  select * from t"));
-        assert!(super::is_read("SELECT 1"));
-        assert!(!super::is_read("INSERT INTO t (k) VALUES (1)"));
-        assert!(!super::is_read("sel"));
-        assert!(!super::is_read("ñññ"));
     }
 }

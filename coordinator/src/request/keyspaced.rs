@@ -321,7 +321,8 @@ async fn open(
         .await
         .map_err(|e| not_sent(format!("USE {keyspace}: {e}")));
     let answer = answer.and_then(|envelope| {
-        crate::pool::decode_response(&envelope, version).map_err(|e| SendError::Fatal(e.into()))
+        ringgate_protocol::message::decode_response(&envelope)
+            .map_err(|e| SendError::Fatal(e.into()))
     });
     match answer {
         Ok((_, Response::Result(_))) => Ok(conn),

@@ -454,7 +454,7 @@ impl Coordinator {
                 }
                 Err(SendError::Fatal(e)) => return Err(e),
             };
-            match crate::pool::decode_response(&envelope, envelope.header.version)? {
+            match ringgate_protocol::message::decode_response(&envelope)? {
                 (_, Response::Result(ResultBody::Prepared(p))) => {
                     prepared.get_or_insert_with(|| PreparedStatement::new(cql, keyspace, *p));
                 }

@@ -41,7 +41,7 @@ impl QueryResult {
     /// Decodes a node's answer: a RESULT, or an error naming what else came.
     pub(crate) fn decode(answer: &super::send::Answer) -> Result<Self, RequestError> {
         let envelope = &answer.envelope;
-        match crate::pool::decode_response(envelope, envelope.header.version)? {
+        match ringgate_protocol::message::decode_response(envelope)? {
             (prefix, ringgate_protocol::message::Response::Result(body)) => {
                 Ok(QueryResult::new(answer.node, envelope, prefix, body))
             }

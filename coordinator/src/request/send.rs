@@ -21,7 +21,8 @@ use super::machine::{Action, AttemptId, Reason, RequestLoop, Speculation};
 use super::{Coordinator, RequestError, RequestOptions, keyspaced};
 use crate::metrics::Counter;
 use crate::plan::SpeculativeExecution;
-use crate::pool::{ConnectionError, decode_response};
+use crate::pool::ConnectionError;
+use ringgate_protocol::message::decode_response;
 
 /// A request as it goes on the wire: the message and the envelope's extras.
 pub(crate) struct Outgoing<'a> {
@@ -388,7 +389,7 @@ impl Coordinator {
         let envelope = self
             .send_to(node, &Outgoing::plain(&request), timeout)
             .await?;
-        match decode_response(&envelope, envelope.header.version) {
+        match decode_response(&envelope) {
             Ok((_, Response::Result(ResultBody::Prepared(_)))) => Ok(()),
             Ok((_, other)) => Err(SendError::Fatal(RequestError::Invalid(format!(
                 "re-prepare answered {:?}",
@@ -464,7 +465,7 @@ impl Coordinator {
         if envelope.header.opcode != Opcode::Error {
             return Ok(envelope);
         }
-        match decode_response(&envelope, version) {
+        match decode_response(&envelope) {
             Ok((_, Response::Error(error))) => Err(failed(NodeFailure::Server(Box::new(error)))),
             Ok(_) => Err(SendError::Fatal(RequestError::Invalid(
                 "an ERROR envelope decoded as another message".to_owned(),

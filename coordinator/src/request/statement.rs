@@ -31,6 +31,9 @@ pub struct PreparedStatement {
     pub result_columns: Option<Vec<ColumnSpec>>,
     /// Whether it is a conditional update (a lightweight transaction).
     pub conditional: bool,
+    /// Whether it only reads (a `SELECT`): it may then safely run twice (retried after a
+    /// timeout, speculated).
+    pub read_only: bool,
     /// Whether it reads the schema tables (`system_schema`, `system_virtual_schema`): it
     /// then runs on the control node.
     pub schema_read: bool,
@@ -63,6 +66,7 @@ impl PreparedStatement {
             pk_indexes: prepared.metadata.pk_indexes,
             result_columns: prepared.result_metadata.columns,
             conditional: super::text_routing::has_if(&tokens),
+            read_only: crate::cql::is_select(query),
             schema_read: crate::cql::classify_tokens(&tokens)
                 .is_some_and(|c| super::text_routing::reads_schema(&c, prepared_in)),
             use_keyspace: crate::cql::use_keyspace_of(&tokens),
@@ -185,6 +189,7 @@ mod tests {
             pk_indexes,
             result_columns: None,
             conditional: false,
+            read_only: false,
             schema_read: false,
             use_keyspace: None,
             prepared: Prepared::default(),

@@ -186,6 +186,7 @@ mod tests {
             pk_indexes: vec![0],
             result_columns: None,
             conditional: false,
+            read_only: false,
             schema_read: false,
             use_keyspace: None,
             prepared: ringgate_protocol::message::Prepared::default(),

@@ -16,28 +16,6 @@ use super::event::SessionEvent;
 use super::refusal::SUPPORTED_VERSIONS;
 use super::session::{Phase, ServerSession, version_mismatch};
 
-/// The opcode's name as Cassandra writes it in errors.
-pub(crate) fn opcode_name(opcode: Opcode) -> &'static str {
-    match opcode {
-        Opcode::Error => "ERROR",
-        Opcode::Startup => "STARTUP",
-        Opcode::Ready => "READY",
-        Opcode::Authenticate => "AUTHENTICATE",
-        Opcode::Options => "OPTIONS",
-        Opcode::Supported => "SUPPORTED",
-        Opcode::Query => "QUERY",
-        Opcode::Result => "RESULT",
-        Opcode::Prepare => "PREPARE",
-        Opcode::Execute => "EXECUTE",
-        Opcode::Register => "REGISTER",
-        Opcode::Event => "EVENT",
-        Opcode::Batch => "BATCH",
-        Opcode::AuthChallenge => "AUTH_CHALLENGE",
-        Opcode::AuthResponse => "AUTH_RESPONSE",
-        Opcode::AuthSuccess => "AUTH_SUCCESS",
-    }
-}
-
 impl ServerSession {
     /// Handles one whole envelope from the client.
     pub(crate) fn on_envelope(&mut self, envelope: Envelope) {
@@ -58,7 +36,7 @@ impl ServerSession {
                 format!(
                     "Wrong protocol direction (expected RESPONSE, got REQUEST) for opcode {} ({})",
                     opcode as u8,
-                    opcode_name(opcode)
+                    opcode.name()
                 ),
             );
             return;
@@ -70,7 +48,7 @@ impl ServerSession {
         let unexpected = |expecting: &str| {
             format!(
                 "Unexpected message {}, expecting {expecting}",
-                opcode_name(opcode)
+                opcode.name()
             )
         };
         match (self.phase, opcode) {

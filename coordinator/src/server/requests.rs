@@ -11,7 +11,6 @@ use crate::protocol::message::{
 use crate::protocol::{Opcode, ProtocolVersion};
 
 use super::event::{ForwardRequest, SessionEvent};
-use super::handshake::opcode_name;
 use super::session::ServerSession;
 use super::system::{Answer, might_be_system_select};
 
@@ -29,7 +28,7 @@ impl ServerSession {
             Err(e) => {
                 return self.protocol_error(
                     stream,
-                    format!("Invalid {} message: {e}", opcode_name(header.opcode)),
+                    format!("Invalid {} message: {e}", header.opcode.name()),
                 );
             }
         };
@@ -43,7 +42,8 @@ impl ServerSession {
         match answer {
             Ok(Answer::Forward) => {
                 let switches = header.opcode == Opcode::Query
-                    && fast::query(&message, version).is_ok_and(|q| is_use(q.query));
+                    && fast::query(&message, version)
+                        .is_ok_and(|q| crate::cql::starts_with_use(q.query));
                 if self.forward(header, body) && switches {
                     self.use_pending = Some(stream);
                 }
@@ -52,7 +52,7 @@ impl ServerSession {
             Ok(Answer::Error(error)) => self.send(stream, &Response::Error(error)),
             Err(e) => self.protocol_error(
                 stream,
-                format!("Invalid {} message: {e}", opcode_name(header.opcode)),
+                format!("Invalid {} message: {e}", header.opcode.name()),
             ),
         }
     }
@@ -177,16 +177,4 @@ impl ServerSession {
         }));
         true
     }
-}
-
-/// Whether `cql` is a `USE` statement: its first word (after any comment) is `use`. A
-/// malformed one only makes the requests after it wait for its error.
-fn is_use(cql: &str) -> bool {
-    use crate::cql::{Token, tokenize};
-    let text = cql.trim_start();
-    let first_word = text.get(..3).is_some_and(|w| w.eq_ignore_ascii_case("use"));
-    let comment_first = ["/*", "--", "//"].iter().any(|c| text.starts_with(c));
-    (first_word || comment_first)
-        && tokenize(text)
-            .is_ok_and(|tokens| matches!(tokens.first(), Some(Token::Word(w)) if w == "use"))
 }

@@ -56,3 +56,20 @@ pub use response::{
     TopologyChangeType, WriteType,
 };
 pub use value::{Value, Values, put_value_in, value_in};
+
+use crate::frame::{Envelope, Flags};
+use crate::primitives::DecodeError;
+
+/// The prefix (tracing id, warnings, custom payload) and message of a response envelope, in
+/// its header's version.
+pub fn decode_response(envelope: &Envelope) -> Result<(ResponsePrefix, Response), DecodeError> {
+    let flags = envelope.header.flags;
+    let (prefix, body) = split_response_body(
+        &envelope.body,
+        flags.contains(Flags::TRACING),
+        flags.contains(Flags::WARNING),
+        flags.contains(Flags::CUSTOM_PAYLOAD),
+    )?;
+    let response = Response::decode(envelope.header.opcode, &body, envelope.header.version)?;
+    Ok((prefix, response))
+}

@@ -9,8 +9,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::*;
-use crate::pool::{ConnectOptions, Connection, connect, decode_response};
+use crate::pool::{ConnectOptions, Connection, connect};
 use crate::protocol::message::ErrorDetails;
+use crate::protocol::message::decode_response;
 
 /// Answers every request with a VOID result once a permit is released.
 struct Gate {
@@ -45,7 +46,7 @@ async fn query(connection: &Connection) -> Response {
         )
         .await
         .unwrap();
-    decode_response(&envelope, connection.version()).unwrap().1
+    decode_response(&envelope).unwrap().1
 }
 
 #[tokio::test]
