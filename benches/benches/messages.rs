@@ -224,7 +224,7 @@ fn execute_body() -> Bytes {
 /// it copies the values into its own buffer) followed by its serializer, on the same v4 body.
 fn execute_passthrough(c: &mut Criterion) {
     use ringgate_protocol::Opcode;
-    use ringgate_protocol::message::{Consistency, Request, fast};
+    use ringgate_protocol::message::{Consistency, Request, peek};
     use scylla_cql::frame::protocol_features::ProtocolFeatures;
     use scylla_cql::frame::request::execute::ExecuteV2;
     use scylla_cql::frame::request::{DeserializableRequest, SerializableRequest};
@@ -236,7 +236,7 @@ fn execute_passthrough(c: &mut Criterion) {
 
     group.bench_function("ringgate/fast_path", |b| {
         b.iter(|| {
-            let view = fast::execute(black_box(&body), version).expect("valid EXECUTE");
+            let view = peek::execute(black_box(&body), version).expect("valid EXECUTE");
             let first = view.values().next().expect("a value").expect("valid value");
             (view.id.len(), view.consistency, first)
         })
@@ -245,9 +245,9 @@ fn execute_passthrough(c: &mut Criterion) {
     let mut rewritable = BytesMut::from(&body[..]);
     group.bench_function("ringgate/fast_path_and_rewrite", |b| {
         b.iter(|| {
-            let view = fast::execute(black_box(&rewritable), version).expect("valid EXECUTE");
+            let view = peek::execute(black_box(&rewritable), version).expect("valid EXECUTE");
             let at = view.consistency_offset;
-            fast::set_consistency(&mut rewritable, at, black_box(Consistency::LocalQuorum))
+            peek::set_consistency(&mut rewritable, at, black_box(Consistency::LocalQuorum))
                 .expect("a consistency is there")
         })
     });

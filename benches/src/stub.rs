@@ -17,11 +17,11 @@ use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use ringgate::protocol::message::{
     ColumnSpec, ErrorDetails, ErrorResponse, Prepare, Prepared, PreparedMetadata, Response,
-    ResultBody, Rows, RowsMetadata, TableSpec, fast, split_request_body,
+    ResultBody, Rows, RowsMetadata, TableSpec, peek, split_request_body,
 };
 use ringgate::protocol::types::{ColumnType, CqlValue, encode_cell};
 use ringgate::protocol::{Opcode, ProtocolVersion};
-use ringgate::server::system::{RinggateNode, SystemInfo, SystemTables};
+use ringgate::server::served_tables::{RinggateNode, SystemInfo, SystemTables};
 use ringgate::server::{ForwardRequest, Handler, Reply, ServerConfig, serve};
 use tokio::net::TcpListener;
 
@@ -219,7 +219,7 @@ impl StubHandler {
             ),
         };
         match request.opcode {
-            Opcode::Execute => match fast::execute(&message, version) {
+            Opcode::Execute => match peek::execute(&message, version) {
                 Ok(view) => {
                     let skip = view.flags & SKIP_METADATA != 0;
                     let key = (Bytes::copy_from_slice(view.id), version, skip);
@@ -262,7 +262,7 @@ impl StubHandler {
                 Err(e) => error(ErrorDetails::ProtocolError, e.to_string()),
             },
             Opcode::Batch => raw(self.void.get(&version)),
-            Opcode::Query => match fast::query(&message, version) {
+            Opcode::Query => match peek::query(&message, version) {
                 Ok(view) => self.query(view.query, version, &raw),
                 Err(e) => error(ErrorDetails::ProtocolError, e.to_string()),
             },

@@ -16,7 +16,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::cluster::{ClusterView, NodeState};
-use crate::pool::{Health, Identity};
+use crate::pool::{Health, LoginAs};
 use crate::request::Coordinator;
 use crate::server::ServerMetrics;
 
@@ -96,10 +96,10 @@ fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: i64) ->
     metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
 }
 
-fn identity_label(identity: &Identity) -> String {
+fn identity_label(identity: &LoginAs) -> String {
     match identity {
-        Identity::Service => "service".to_owned(),
-        Identity::User(name) => format!("user/{name}"),
+        LoginAs::Service => "service".to_owned(),
+        LoginAs::User(name) => format!("user/{name}"),
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 use crate::cluster::{Cluster, NodeState};
-use crate::pool::{Health, Identity, Pools};
+use crate::pool::{Health, LoginAs, Pools};
 
 /// Starts the task that links `cluster` and `pools`; it ends when the cluster view does.
 pub fn link(cluster: &Cluster, pools: Arc<Pools>) -> JoinHandle<()> {
@@ -23,7 +23,7 @@ pub fn link(cluster: &Cluster, pools: Arc<Pools>) -> JoinHandle<()> {
             let present: BTreeSet<SocketAddr> = view.nodes().map(|n| n.addr).collect();
             for node in view.nodes() {
                 if !watchers.contains_key(&node.addr)
-                    && let Some(pool) = pools.pool(node.addr, &Identity::Service)
+                    && let Some(pool) = pools.pool(node.addr, &LoginAs::Service)
                 {
                     watchers.insert(node.addr, watch_pool(cluster.clone(), node.addr, pool));
                 }

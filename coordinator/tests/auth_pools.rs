@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use ringgate::pool::{
-    ConnectError, ConnectOptions, Credentials, Health, Identity, PoolConfig, Pools, connect,
+    ConnectError, ConnectOptions, Credentials, Health, LoginAs, PoolConfig, Pools, connect,
 };
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
@@ -41,7 +41,7 @@ async fn missing_or_wrong_credentials_are_clear_authentication_errors() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&none, ConnectError::Authentication { message, .. } if message.contains("requires authentication")),
+        matches!(&none, ConnectError::Authentication { error, .. } if error.message.contains("requires authentication")),
         "{none}"
     );
     assert!(!none.is_retryable());
@@ -55,7 +55,7 @@ async fn missing_or_wrong_credentials_are_clear_authentication_errors() {
     };
     let err = connect(node_addr(1), &wrong, None).await.unwrap_err();
     assert!(
-        matches!(&err, ConnectError::Authentication { message, .. } if message.contains("incorrect")),
+        matches!(&err, ConnectError::Authentication { error, .. } if error.message.contains("incorrect")),
         "{err}"
     );
 
@@ -95,8 +95,8 @@ async fn each_user_gets_its_own_pool_logged_in_as_that_user() {
         username: "rg_alice".into(),
         password: "alice-pw".into(),
     });
-    let alice = Identity::User("rg_alice".into());
-    for identity in [&Identity::Service, &alice] {
+    let alice = LoginAs::User("rg_alice".into());
+    for identity in [&LoginAs::Service, &alice] {
         let pool = pools.pool(node_addr(1), identity).unwrap();
         let mut health = pool.watch_health();
         tokio::time::timeout(

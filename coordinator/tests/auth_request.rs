@@ -14,10 +14,10 @@ use std::time::Duration;
 use ringgate::pool::Credentials;
 use ringgate::protocol::types::CqlValue;
 use ringgate::request::{Coordinator, CoordinatorConfig, RequestError, RequestOptions};
-use ringgate::server::system::RinggateNode;
+use ringgate::server::served_tables::RinggateNode;
 use ringgate::server::{
-    Authenticator, CoordinatorHandler, Identity, IssuedTokens, ServerConfig, TokenAuthenticator,
-    serve, system_tables,
+    AuthenticatedUser, Authenticator, CoordinatorHandler, IssuedTokens, ServerConfig,
+    TokenAuthenticator, serve, system_tables,
 };
 use support::node_addr;
 
@@ -59,14 +59,14 @@ async fn login_sessions_run_as_their_user() {
 
     let wrong = c.login("rg_reader", "nope").await.unwrap_err();
     assert!(
-        matches!(&wrong, RequestError::Authentication(m) if m.contains("incorrect")),
+        matches!(&wrong, RequestError::Authentication { error, .. } if error.message.contains("incorrect")),
         "{wrong}"
     );
 
     let user = c.login("rg_reader", "reader-pw").await.unwrap();
     assert_eq!(
         user.identity(),
-        &ringgate::pool::Identity::User("rg_reader".into())
+        &ringgate::pool::LoginAs::User("rg_reader".into())
     );
     let rows = user
         .query("SELECT v FROM rg_auth.kv WHERE k = 1", (), &o)
@@ -205,7 +205,7 @@ async fn tokens_log_clients_in_as_the_cluster_roles_they_stand_for() {
     // node's own (superuser) connections.
     let as_reader = tokens
         .issue(
-            Identity {
+            AuthenticatedUser {
                 user: "gateway-reader".into(),
                 backend: Some(Credentials {
                     username: "rg_reader".into(),
@@ -217,7 +217,7 @@ async fn tokens_log_clients_in_as_the_cluster_roles_they_stand_for() {
         .unwrap();
     let as_node = tokens
         .issue(
-            Identity {
+            AuthenticatedUser {
                 user: "gateway-admin".into(),
                 backend: None,
             },

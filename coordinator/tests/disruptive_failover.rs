@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ringgate::cluster::{Cluster, ClusterConfig, ClusterView, NodeState};
-use ringgate::pool::{ConnectOptions, Health, Identity, PoolConfig, Pools};
+use ringgate::pool::{ConnectOptions, Health, LoginAs, PoolConfig, Pools};
 use scylla::client::session_builder::SessionBuilder;
 use support::{RestartOnDrop, cluster_script, node_addr};
 use tokio::sync::watch;
@@ -55,7 +55,7 @@ async fn a_stopped_node_is_marked_down_then_up_and_its_pool_recovers() {
     };
     let pools = Arc::new(Pools::new(ConnectOptions::default(), slow));
     let link = ringgate::health::link(&cluster, Arc::clone(&pools));
-    let pool = pools.pool(node_addr(3), &Identity::Service).unwrap();
+    let pool = pools.pool(node_addr(3), &LoginAs::Service).unwrap();
     let mut health = pool.watch_health();
     tokio::time::timeout(
         Duration::from_secs(20),

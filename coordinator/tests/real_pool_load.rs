@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use ringgate::pool::{
-    ConnectOptions, Connection, ConnectionError, Health, Identity, PoolConfig, Pools,
+    ConnectOptions, Connection, ConnectionError, Health, LoginAs, PoolConfig, Pools,
 };
 use ringgate::protocol::frame::Flags;
 use ringgate::protocol::message::{
@@ -85,7 +85,7 @@ async fn ten_thousand_concurrent_requests_with_mixed_timeouts() {
     let pools = Arc::new(Pools::new(ConnectOptions::default(), config));
     let mut conns = Vec::new();
     for n in 1..=3 {
-        let pool = pools.pool(node_addr(n), &Identity::Service).unwrap();
+        let pool = pools.pool(node_addr(n), &LoginAs::Service).unwrap();
         let mut health = pool.watch_health();
         tokio::time::timeout(
             Duration::from_secs(20),

@@ -6,12 +6,12 @@ mod support;
 use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
-use ringgate::pool::{ConnectOptions, Credentials, Health, Identity, PoolConfig, Pools};
+use ringgate::pool::{ConnectOptions, Credentials, Health, LoginAs, PoolConfig, Pools};
 use ringgate::protocol::frame::Flags;
 use ringgate::protocol::{Opcode, primitives};
 use support::node_addr;
 
-async fn wait_up(pools: &Pools, addr: std::net::SocketAddr, identity: &Identity, open: usize) {
+async fn wait_up(pools: &Pools, addr: std::net::SocketAddr, identity: &LoginAs, open: usize) {
     let pool = pools.pool(addr, identity).expect("a pool");
     let mut health = pool.watch_health();
     tokio::time::timeout(
@@ -45,7 +45,7 @@ async fn one_pool_per_node_and_identity() {
         ..PoolConfig::default()
     };
     let pools = Pools::new(ConnectOptions::default(), config);
-    let alice = Identity::User("alice".into());
+    let alice = LoginAs::User("alice".into());
     assert!(
         pools.pool(node_addr(1), &alice).is_none(),
         "unknown users get no pool"
@@ -56,7 +56,7 @@ async fn one_pool_per_node_and_identity() {
     });
 
     for n in 1..=3 {
-        wait_up(&pools, node_addr(n), &Identity::Service, 3).await;
+        wait_up(&pools, node_addr(n), &LoginAs::Service, 3).await;
     }
     wait_up(&pools, node_addr(1), &alice, 3).await;
     assert_eq!(

@@ -23,9 +23,9 @@ use ringgate::protocol::message::{
     StatusChangeType,
 };
 use ringgate::protocol::{Direction, Opcode, ProtocolVersion};
-use ringgate::server::system::{RinggateNode, SystemInfo, SystemTables};
+use ringgate::server::served_tables::{RinggateNode, SystemInfo, SystemTables};
 use ringgate::server::{
-    AuthFailure, Authenticator, Credentials, ForwardRequest, Handler, Identity, Reply,
+    AuthFailure, AuthenticatedUser, Authenticator, Credentials, ForwardRequest, Handler, Reply,
     ServerConfig, serve,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -61,10 +61,10 @@ impl Authenticator for OneUser {
     fn authenticate(
         &self,
         credentials: Credentials,
-    ) -> BoxFuture<'static, Result<Identity, AuthFailure>> {
+    ) -> BoxFuture<'static, Result<AuthenticatedUser, AuthFailure>> {
         Box::pin(async move {
             if credentials.username == "ringgate" && credentials.password == "s3cret" {
-                Ok(Identity {
+                Ok(AuthenticatedUser {
                     user: credentials.username,
                     backend: None,
                 })
@@ -199,9 +199,12 @@ async fn python_driver_connects_in_every_version_and_reads_ringgates_system_loca
         .unwrap();
     let expected = info(port);
     let host_id = uuid_text(expected.local.host_id());
-    let tokens: Vec<String> =
-        ringgate::server::system::split_tokens(ringgate::server::system::TokenSpace::Murmur3, 1, 4)
-            .remove(0);
+    let tokens: Vec<String> = ringgate::server::served_tables::split_tokens(
+        ringgate::server::served_tables::TokenSpace::Murmur3,
+        1,
+        4,
+    )
+    .remove(0);
     let mut tokens_sorted = tokens.clone();
     tokens_sorted.sort();
     for case in cases {

@@ -30,7 +30,7 @@ use ringgate::protocol::message::{
 };
 use ringgate::protocol::types::{CqlValue, decode_cell};
 use ringgate::request::{Coordinator, CoordinatorConfig};
-use ringgate::server::system::RinggateNode;
+use ringgate::server::served_tables::RinggateNode;
 use ringgate::server::{CoordinatorHandler, ServerConfig, Tier, TierConfig, serve, system_tables};
 use tokio::sync::mpsc;
 

@@ -14,10 +14,10 @@ use ringgate::cluster::{Cluster, ClusterConfig, NodeState};
 use ringgate::protocol::Opcode;
 use ringgate::protocol::message::{
     ColumnSpec, ErrorDetails, ErrorResponse, Event, Response, ResultBody, Rows, RowsMetadata,
-    SchemaChange, SchemaChangeTarget, SchemaChangeType, TableSpec, fast, split_request_body,
+    SchemaChange, SchemaChangeTarget, SchemaChangeType, TableSpec, peek, split_request_body,
 };
 use ringgate::protocol::types::{ColumnType, CqlValue, encode_cell};
-use ringgate::server::system::{RinggateNode, SystemInfo, SystemTables};
+use ringgate::server::served_tables::{RinggateNode, SystemInfo, SystemTables};
 use ringgate::server::{ForwardRequest, Handler, Reply, ServerConfig, serve};
 use tokio::sync::{Notify, Semaphore, broadcast};
 
@@ -121,7 +121,7 @@ impl Handler for ScriptedNode {
             .ok()
             .filter(|_| request.opcode == Opcode::Query)
             .and_then(|(_, body)| {
-                fast::query(&body, request.version)
+                peek::query(&body, request.version)
                     .ok()
                     .map(|q| q.query.to_owned())
             })

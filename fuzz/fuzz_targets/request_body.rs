@@ -6,7 +6,7 @@
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
-use ringgate_protocol::message::{Request, fast, rewrite, split_request_body};
+use ringgate_protocol::message::{Request, peek, rewrite, split_request_body};
 use ringgate_protocol::{Opcode, ProtocolVersion};
 
 const OPCODES: [Opcode; 8] = [
@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
     };
 
     // The fast paths never panic, decoded or not.
-    let _ = fast::consistency_offset(opcode, &body, version);
+    let _ = peek::consistency_offset(opcode, &body, version);
     let _ = rewrite::with_keyspace(opcode, &body, version, Some("fuzz"));
 
     let Ok(req) = Request::decode(opcode, &body, version) else {
@@ -52,19 +52,19 @@ fuzz_target!(|data: &[u8]| {
     // On a valid body the fast paths see what the full decode sees.
     match &req {
         Request::Execute(e) => {
-            let view = fast::execute(&body, version).expect("valid EXECUTE");
+            let view = peek::execute(&body, version).expect("valid EXECUTE");
             assert_eq!(view.id, &e.id[..]);
             assert_eq!(view.consistency, e.params.consistency);
             assert_eq!(view.values().count(), e.params.values.len());
             assert!(view.values().all(|v| v.is_ok()));
         }
         Request::Query(q) => {
-            let view = fast::query(&body, version).expect("valid QUERY");
+            let view = peek::query(&body, version).expect("valid QUERY");
             assert_eq!(view.query, q.query);
             assert_eq!(view.consistency, q.params.consistency);
         }
         Request::Batch(b) => {
-            let view = fast::batch(&body, version).expect("valid BATCH");
+            let view = peek::batch(&body, version).expect("valid BATCH");
             assert_eq!(view.statements().count(), b.statements.len());
             assert_eq!(view.consistency().expect("valid BATCH").0, b.consistency);
         }

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use bytes::{BufMut, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use ringgate::protocol::message::{Response, ResultBody};
-use ringgate::server::system::{RinggateNode, SystemInfo, SystemTables};
+use ringgate::server::served_tables::{RinggateNode, SystemInfo, SystemTables};
 use ringgate::server::{
-    AuthFailure, Authenticator, Credentials, Identity, Reply, ServerConfig, ServerSession,
+    AuthFailure, Authenticator, Credentials, AuthenticatedUser, Reply, ServerConfig, ServerSession,
     SessionEvent,
 };
 
@@ -24,7 +24,7 @@ impl Authenticator for Refuse {
     fn authenticate(
         &self,
         _: Credentials,
-    ) -> futures::future::BoxFuture<'static, Result<Identity, AuthFailure>> {
+    ) -> futures::future::BoxFuture<'static, Result<AuthenticatedUser, AuthFailure>> {
         Box::pin(async { Err(AuthFailure::new("no")) })
     }
 }
@@ -94,7 +94,7 @@ fuzz_target!(|data: &[u8]| {
                 ),
                 SessionEvent::Authenticate { credentials, .. } => {
                     if credentials.username.len() % 2 == 0 {
-                        session.authenticated(Ok(Identity {
+                        session.authenticated(Ok(AuthenticatedUser {
                             user: credentials.username,
                             backend: None,
                         }));

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::control;
 use super::query::{QueryError, is_invalid_query, query_rows};
-use super::system::SystemRow;
+use super::system_rows::SystemRow;
 use super::view::{ClusterView, NodeState, ViewError};
 use super::writer::{ViewChange, ViewWriter};
 use crate::pool::{ConnectOptions, Connection};

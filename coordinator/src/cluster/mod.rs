@@ -13,12 +13,12 @@ mod handle;
 mod query;
 mod read;
 mod schema;
-mod system;
+mod system_rows;
 mod view;
 mod writer;
 
 pub use handle::{Cluster, ClusterConfig, ClusterError, SCHEMA_EVENTS_BUFFER};
 pub use query::QueryError;
 pub use schema::{ColumnKind, ColumnMeta, KeyspaceMeta, TableMeta, TypeParseError, parse_cql_type};
-pub use system::{SchemaRows, SystemRow, keyspaces, local_node, peer_node};
+pub use system_rows::{SchemaRows, SystemRow, keyspaces, local_node, peer_node};
 pub use view::{ClusterView, Node, NodeState, ViewError};

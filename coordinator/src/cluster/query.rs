@@ -11,7 +11,7 @@ use ringgate_protocol::message::{
 use ringgate_protocol::primitives::{DecodeError, EncodeError};
 use ringgate_protocol::types::decode_cell;
 
-use super::system::SystemRow;
+use super::system_rows::SystemRow;
 use crate::pool::{Connection, ConnectionError};
 
 /// Rows fetched per page.

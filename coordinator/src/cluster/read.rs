@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::handle::{ClusterConfig, ClusterError};
 use super::query::{QueryError, is_invalid_query, query_rows};
-use super::system::{SchemaRows, SystemRow, keyspaces, local_node, peer_node};
+use super::system_rows::{SchemaRows, SystemRow, keyspaces, local_node, peer_node};
 use super::view::ClusterView;
 use crate::pool::Connection;
 

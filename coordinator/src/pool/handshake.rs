@@ -11,8 +11,8 @@ use std::time::Duration;
 use bytes::BytesMut;
 use ringgate_protocol::frame::{Compression, Decoded, Envelope, FrameCodec, FrameError, Header};
 use ringgate_protocol::message::{
-    AuthToken, COMPRESSION, CQL_VERSION, DRIVER_NAME, DRIVER_VERSION, ErrorDetails, Request,
-    Response, Startup, decode_response,
+    AuthToken, COMPRESSION, CQL_VERSION, DRIVER_NAME, DRIVER_VERSION, ErrorDetails, ErrorResponse,
+    Request, Response, Startup, decode_response,
 };
 use ringgate_protocol::{Direction, ProtocolVersion};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -125,8 +125,11 @@ pub async fn connect(
                 }
                 None => return Err(ConnectError::UnsupportedVersion { addr, message }),
             },
-            Err(Refusal::Authentication(message)) => {
-                return Err(ConnectError::Authentication { addr, message });
+            Err(Refusal::Authentication(error)) => {
+                return Err(ConnectError::Authentication {
+                    addr,
+                    error: Box::new(error),
+                });
             }
             Err(Refusal::Failed(message)) => return Err(ConnectError::Failed { addr, message }),
         }
@@ -141,9 +144,18 @@ fn older(v: ProtocolVersion) -> Option<ProtocolVersion> {
     }
 }
 
+/// An authentication refused by this side (no credentials, a mechanism other than PLAIN), as
+/// the AuthenticationError a node would send.
+fn refused_here(message: String) -> Refusal {
+    Refusal::Authentication(ErrorResponse::new(
+        ErrorDetails::AuthenticationError,
+        message,
+    ))
+}
+
 enum Refusal {
     Version(String),
-    Authentication(String),
+    Authentication(ErrorResponse),
     Failed(String),
 }
 
@@ -285,7 +297,7 @@ async fn authenticate(
     credentials: Option<&Credentials>,
 ) -> Result<(), Refusal> {
     let Some(credentials) = credentials else {
-        return Err(Refusal::Authentication(format!(
+        return Err(refused_here(format!(
             "the node requires authentication ({class}) and no credentials are configured"
         )));
     };
@@ -297,7 +309,7 @@ async fn authenticate(
     let answer = x.ask(Request::AuthResponse(AuthToken::new(token))).await?;
     match decode(&answer)? {
         Response::AuthSuccess(_) => Ok(()),
-        Response::AuthChallenge(_) => Err(Refusal::Authentication(format!(
+        Response::AuthChallenge(_) => Err(refused_here(format!(
             "{class} sent a SASL challenge; only PLAIN is supported"
         ))),
         _ => Err(refusal(&answer)),
@@ -328,7 +340,7 @@ fn refusal(answer: &Envelope) -> Refusal {
         {
             Refusal::Version(error.message)
         }
-        ErrorDetails::AuthenticationError => Refusal::Authentication(error.message),
+        ErrorDetails::AuthenticationError => Refusal::Authentication(error),
         details => Refusal::Failed(format!("error {:#06x}: {}", details.code(), error.message)),
     }
 }

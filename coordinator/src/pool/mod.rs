@@ -13,5 +13,5 @@ mod traffic;
 pub use connection::{Connection, ConnectionConfig, ConnectionError};
 pub use handshake::{ConnectOptions, Credentials, Handshake, TcpConnector, connect};
 pub use node::{ConnectError, ConnectFuture, Connector, Health, NodePool, PoolConfig};
-pub use registry::{Identity, PoolSnapshot, Pools};
+pub use registry::{LoginAs, PoolSnapshot, Pools};
 pub use traffic::replica_bytes;

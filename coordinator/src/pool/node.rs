@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use ringgate_protocol::message::ErrorResponse;
 use tokio::sync::{Notify, watch};
 
 use super::Connection;
@@ -25,12 +26,13 @@ pub type ConnectFuture = Pin<Box<dyn Future<Output = Result<Connection, ConnectE
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConnectError {
     /// The node refused the credentials: retrying will not help.
-    #[error("authentication failed on {addr}: {message}")]
+    #[error("authentication failed on {addr}: {}", .error.message)]
     Authentication {
         /// The node.
         addr: SocketAddr,
-        /// The node's message.
-        message: String,
+        /// The node's AuthenticationError; when this side gave up (no credentials configured,
+        /// a SASL mechanism other than PLAIN), an AuthenticationError saying so.
+        error: Box<ErrorResponse>,
     },
     /// The node speaks no protocol version this crate speaks.
     #[error("{addr} speaks no supported protocol version: {message}")]

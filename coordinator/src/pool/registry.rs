@@ -16,7 +16,7 @@ use super::{ConnectOptions, Credentials, Health, NodePool, PoolConfig, TcpConnec
 
 /// Who a pool's connections are logged in as.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Identity {
+pub enum LoginAs {
     /// The coordinator's own credentials (or none, on a cluster without authentication).
     Service,
     /// A user who logged in through the coordinator, by role name.
@@ -25,7 +25,7 @@ pub enum Identity {
 
 /// A pool's key: its node, its identity, and the newest protocol version its connections
 /// may speak (`None`: the newest the options allow).
-type Key = (SocketAddr, Identity, Option<ProtocolVersion>);
+type Key = (SocketAddr, LoginAs, Option<ProtocolVersion>);
 
 /// The pools of every (node, identity, version) in use.
 pub struct Pools {
@@ -68,14 +68,14 @@ impl Pools {
             .is_some_and(|old| old != credentials);
         if changed {
             self.pools.retain(
-                |(_, identity, _), _| !matches!(identity, Identity::User(n) if **n == *name),
+                |(_, identity, _), _| !matches!(identity, LoginAs::User(n) if **n == *name),
             );
         }
     }
 
     /// The pool for `identity` on `addr`, started on first use. `None` for a user whose
     /// credentials were never registered.
-    pub fn pool(&self, addr: SocketAddr, identity: &Identity) -> Option<Arc<NodePool>> {
+    pub fn pool(&self, addr: SocketAddr, identity: &LoginAs) -> Option<Arc<NodePool>> {
         self.pool_with(addr, identity, None)
     }
 
@@ -84,7 +84,7 @@ impl Pools {
     pub fn pool_speaking(
         &self,
         addr: SocketAddr,
-        identity: &Identity,
+        identity: &LoginAs,
         version: ProtocolVersion,
     ) -> Option<Arc<NodePool>> {
         let version = (version < self.options.max_version).then_some(version);
@@ -94,7 +94,7 @@ impl Pools {
     fn pool_with(
         &self,
         addr: SocketAddr,
-        identity: &Identity,
+        identity: &LoginAs,
         version: Option<ProtocolVersion>,
     ) -> Option<Arc<NodePool>> {
         let key = (addr, identity.clone(), version);
@@ -102,8 +102,8 @@ impl Pools {
             return Some(Arc::clone(&pool));
         }
         let mut options = match identity {
-            Identity::Service => self.options.clone(),
-            Identity::User(name) => ConnectOptions {
+            LoginAs::Service => self.options.clone(),
+            LoginAs::User(name) => ConnectOptions {
                 credentials: Some(self.users.get(&**name)?.clone()),
                 ..self.options.clone()
             },
@@ -123,12 +123,12 @@ impl Pools {
     /// keyspace-bound ones). `None` for a user whose credentials were never registered.
     pub fn connect_options(
         &self,
-        identity: &Identity,
+        identity: &LoginAs,
         version: ProtocolVersion,
     ) -> Option<ConnectOptions> {
         let mut options = match identity {
-            Identity::Service => self.options.clone(),
-            Identity::User(name) => ConnectOptions {
+            LoginAs::Service => self.options.clone(),
+            LoginAs::User(name) => ConnectOptions {
                 credentials: Some(self.users.get(&**name)?.clone()),
                 ..self.options.clone()
             },
@@ -158,7 +158,7 @@ impl Pools {
     /// The health of the service pool to `addr`, if one exists.
     pub fn health(&self, addr: SocketAddr) -> Option<Health> {
         self.pools
-            .get(&(addr, Identity::Service, None))
+            .get(&(addr, LoginAs::Service, None))
             .map(|p| p.health())
     }
 
@@ -203,10 +203,10 @@ fn sort_key(p: &PoolSnapshot) -> (SocketAddr, (u8, &str), Option<u8>) {
     )
 }
 
-fn identity_key(identity: &Identity) -> (u8, &str) {
+fn identity_key(identity: &LoginAs) -> (u8, &str) {
     match identity {
-        Identity::Service => (0, ""),
-        Identity::User(name) => (1, name),
+        LoginAs::Service => (0, ""),
+        LoginAs::User(name) => (1, name),
     }
 }
 
@@ -216,7 +216,7 @@ pub struct PoolSnapshot {
     /// The node.
     pub addr: SocketAddr,
     /// Who its connections log in as.
-    pub identity: Identity,
+    pub identity: LoginAs,
     /// The newest protocol version its connections may speak (`None`: the newest the
     /// options allow).
     pub version: Option<ProtocolVersion>,

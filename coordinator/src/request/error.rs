@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use ringgate_protocol::Opcode;
 use ringgate_protocol::message::ErrorResponse;
 use ringgate_protocol::primitives::{DecodeError, EncodeError};
 
@@ -81,11 +82,31 @@ pub enum RequestError {
     #[error("overloaded: {}", describe(.0))]
     Overloaded(Vec<NodeError>),
     /// The node refused the credentials.
-    #[error("authentication failed: {0}")]
-    Authentication(String),
-    /// The request is not valid as given (wrong number of values, unknown statement, …).
+    #[error("{node} refused the credentials: {}", .error.message)]
+    Authentication {
+        /// The node that refused them.
+        node: SocketAddr,
+        /// Its AuthenticationError (see [`ConnectError::Authentication`]).
+        error: Box<ErrorResponse>,
+    },
+    /// The request is not valid as given, found here before any node saw it (wrong number of
+    /// values, a USE on a shared handle, an opcode that is not a request, …). What a node
+    /// finds invalid comes back as [`RequestError::Server`].
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// A node answered with a message its request does not take (a RESULT was due, say).
+    #[error("{node} answered {opcode:?} where {expected} was due")]
+    UnexpectedAnswer {
+        /// The node.
+        node: SocketAddr,
+        /// What it sent.
+        opcode: Opcode,
+        /// What the request takes.
+        expected: &'static str,
+    },
+    /// A fault of this crate, reported rather than hung on or panicked over.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// The request could not be encoded.
     #[error("cannot encode the request: {0}")]
     Encode(#[from] EncodeError),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use ringgate_protocol::frame::Flags;
 use ringgate_protocol::message::{
-    BatchQuery, CustomPayload, Request, Values, fast, response_message,
+    BatchQuery, CustomPayload, Request, Values, peek, response_message,
 };
 use ringgate_protocol::primitives::RawValue;
 use ringgate_protocol::{Opcode, ProtocolVersion};
@@ -204,7 +204,7 @@ impl Coordinator {
         raw: &RawRequest,
         body: &Bytes,
     ) -> Result<Option<Forwarded>, RequestError> {
-        let view = fast::execute(body, raw.version)?;
+        let view = peek::execute(body, raw.version)?;
         let Some(statement) = self.inner.prepared.by_id_slice(view.id) else {
             return Err(RequestError::UnknownPrepared(body.slice_ref(view.id)));
         };

@@ -51,7 +51,7 @@ use ringgate_protocol::message::{Consistency, Query, QueryParameters, Request, R
 
 use super::NodeFailure;
 use super::send::SendError;
-use crate::pool::{ConnectOptions, Connection, Identity};
+use crate::pool::{ConnectOptions, Connection, LoginAs};
 
 /// The default bound on keyspace-bound connections a coordinator keeps open.
 pub const DEFAULT_KEYSPACE_CONNECTIONS: usize = 256;
@@ -109,7 +109,7 @@ fn is_describe(cql: &str) -> bool {
 
 /// The key of a keyspace-bound connection: node, identity, the newest version it may speak
 /// (that of the connection the request was laid out for), keyspace.
-type Key = (SocketAddr, Identity, ProtocolVersion, String);
+type Key = (SocketAddr, LoginAs, ProtocolVersion, String);
 
 /// One keyspace-bound connection, opened on first use.
 #[derive(Default)]
@@ -191,7 +191,7 @@ impl KeyspaceConnections {
     pub(crate) async fn get(
         &self,
         node: SocketAddr,
-        identity: &Identity,
+        identity: &LoginAs,
         keyspace: &str,
         options: &ConnectOptions,
         timeout: Duration,
@@ -446,7 +446,7 @@ mod tests {
     fn the_registry_is_bounded_and_evicts_idle_entries_first() {
         let registry = KeyspaceConnections::new(2);
         let node = SocketAddr::from(([127, 0, 0, 1], 9042));
-        let key = |ks: &str| (node, Identity::Service, ProtocolVersion::V4, ks.to_owned());
+        let key = |ks: &str| (node, LoginAs::Service, ProtocolVersion::V4, ks.to_owned());
         assert!(registry.insert(key("a")).is_ok());
         assert!(registry.insert(key("b")).is_ok());
         // Entries with no connection are idle: the least recently used goes.

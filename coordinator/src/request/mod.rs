@@ -44,7 +44,7 @@ pub use values::Values;
 use crate::cluster::{Cluster, ClusterConfig, NodeState};
 use crate::metrics::Metrics;
 use crate::plan::{LoadBalancing, RetryPolicy, SpeculativeExecution};
-use crate::pool::{ConnectError, ConnectOptions, Credentials, Health, Identity, PoolConfig, Pools};
+use crate::pool::{ConnectError, ConnectOptions, Credentials, Health, LoginAs, PoolConfig, Pools};
 use cache::PreparedCache;
 use send::{Outgoing, Routing, SendError};
 use values::Encoded;
@@ -173,7 +173,7 @@ impl Drop for Inner {
 #[derive(Clone)]
 pub struct Coordinator {
     inner: Arc<Inner>,
-    identity: Identity,
+    identity: LoginAs,
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -204,7 +204,7 @@ impl Coordinator {
             .view()
             .nodes()
             .filter(|n| n.state == NodeState::Up)
-            .filter_map(|n| pools.pool(n.addr, &Identity::Service))
+            .filter_map(|n| pools.pool(n.addr, &LoginAs::Service))
             .map(|pool| async move {
                 let mut health = pool.watch_health();
                 let settled = health.wait_for(|h| *h != Health::Connecting);
@@ -238,7 +238,7 @@ impl Coordinator {
         });
         Ok(Coordinator {
             inner,
-            identity: Identity::Service,
+            identity: LoginAs::Service,
         })
     }
 
@@ -269,11 +269,11 @@ impl Coordinator {
                     self.inner.pools.register_user(credentials);
                     return Ok(Coordinator {
                         inner: Arc::clone(&self.inner),
-                        identity: Identity::User(username.into()),
+                        identity: LoginAs::User(username.into()),
                     });
                 }
-                Err(ConnectError::Authentication { message, .. }) => {
-                    return Err(RequestError::Authentication(message));
+                Err(ConnectError::Authentication { addr, error }) => {
+                    return Err(RequestError::Authentication { node: addr, error });
                 }
                 Err(e) => failures.push(NodeError {
                     node,
@@ -285,7 +285,7 @@ impl Coordinator {
     }
 
     /// The identity this handle's requests run as.
-    pub fn identity(&self) -> &Identity {
+    pub fn identity(&self) -> &LoginAs {
         &self.identity
     }
 
@@ -459,10 +459,11 @@ impl Coordinator {
                     prepared.get_or_insert_with(|| PreparedStatement::new(cql, keyspace, *p));
                 }
                 (_, other) => {
-                    return Err(RequestError::Invalid(format!(
-                        "{node} answered {:?} to PREPARE",
-                        other.opcode()
-                    )));
+                    return Err(RequestError::UnexpectedAnswer {
+                        node,
+                        opcode: other.opcode(),
+                        expected: "a PREPARED result",
+                    });
                 }
             }
         }
@@ -584,7 +585,7 @@ async fn prepare_on_nodes_that_come_up(
             };
             let coordinator = Coordinator {
                 inner,
-                identity: Identity::Service,
+                identity: LoginAs::Service,
             };
             tokio::spawn(async move { coordinator.prepare_all_on(node).await });
         }

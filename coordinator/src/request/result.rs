@@ -45,11 +45,11 @@ impl QueryResult {
             (prefix, ringgate_protocol::message::Response::Result(body)) => {
                 Ok(QueryResult::new(answer.node, envelope, prefix, body))
             }
-            (_, other) => Err(RequestError::Invalid(format!(
-                "{} answered {:?} where a RESULT was due",
-                answer.node,
-                other.opcode()
-            ))),
+            (_, other) => Err(RequestError::UnexpectedAnswer {
+                node: answer.node,
+                opcode: other.opcode(),
+                expected: "a RESULT",
+            }),
         }
     }
 

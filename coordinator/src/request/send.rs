@@ -378,7 +378,7 @@ impl Coordinator {
         timeout: Duration,
     ) -> Result<(), SendError> {
         let statement = self.inner.prepared.by_id(id).ok_or_else(|| {
-            SendError::Fatal(RequestError::Invalid(
+            SendError::Fatal(RequestError::Internal(
                 "UNPREPARED for a statement never prepared here".to_owned(),
             ))
         })?;
@@ -391,10 +391,11 @@ impl Coordinator {
             .await?;
         match decode_response(&envelope) {
             Ok((_, Response::Result(ResultBody::Prepared(_)))) => Ok(()),
-            Ok((_, other)) => Err(SendError::Fatal(RequestError::Invalid(format!(
-                "re-prepare answered {:?}",
-                other.opcode()
-            )))),
+            Ok((_, other)) => Err(SendError::Fatal(RequestError::UnexpectedAnswer {
+                node,
+                opcode: other.opcode(),
+                expected: "a PREPARED result",
+            })),
             Err(e) => Err(SendError::Fatal(e.into())),
         }
     }
@@ -467,7 +468,7 @@ impl Coordinator {
         }
         match decode_response(&envelope) {
             Ok((_, Response::Error(error))) => Err(failed(NodeFailure::Server(Box::new(error)))),
-            Ok(_) => Err(SendError::Fatal(RequestError::Invalid(
+            Ok(_) => Err(SendError::Fatal(RequestError::Internal(
                 "an ERROR envelope decoded as another message".to_owned(),
             ))),
             Err(e) => Err(SendError::Fatal(e.into())),
@@ -487,7 +488,7 @@ fn finish(
 
 /// The loop ran out of actions without finishing: a bug, reported rather than hung on.
 fn stalled() -> RequestError {
-    RequestError::Invalid("the request loop stopped without an outcome".to_owned())
+    RequestError::Internal("the request loop stopped without an outcome".to_owned())
 }
 
 impl Coordinator {

@@ -12,7 +12,7 @@ pub use crate::pool::Credentials;
 
 /// Who a session's requests run as, once authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
+pub struct AuthenticatedUser {
     /// The user's name, for logs and metrics.
     pub user: String,
     /// What the session's connections to the cluster log in with (`None`: the node's own
@@ -58,7 +58,7 @@ pub trait Authenticator: Send + Sync {
     fn authenticate(
         &self,
         credentials: Credentials,
-    ) -> BoxFuture<'static, Result<Identity, AuthFailure>>;
+    ) -> BoxFuture<'static, Result<AuthenticatedUser, AuthFailure>>;
 }
 
 /// Reads a SASL PLAIN message (RFC 4616): `[authzid] NUL authcid NUL passwd`, all UTF-8.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::auth::Authenticator;
 use super::metrics::ServerMetrics;
-use super::system::SystemTables;
+use super::served_tables::SystemTables;
 use crate::tls::ServerTls;
 
 /// Cassandra's default `native_transport_max_frame_size`: 16 MiB.

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::protocol::frame::Flags;
-use crate::protocol::message::{EventType, Response};
-use crate::protocol::{Opcode, ProtocolVersion};
+use ringgate_protocol::frame::Flags;
+use ringgate_protocol::message::{EventType, Response};
+use ringgate_protocol::{Opcode, ProtocolVersion};
 
-use super::auth::{Credentials, Identity};
+use super::auth::{AuthenticatedUser, Credentials};
 
 /// Something only the shell can do, raised by a session while it reads client bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +47,7 @@ pub struct ForwardRequest {
     /// The session's keyspace (from `USE`), if any.
     pub keyspace: Option<Arc<str>>,
     /// Who the session is authenticated as, when the node requires authentication.
-    pub identity: Option<Arc<Identity>>,
+    pub identity: Option<Arc<AuthenticatedUser>>,
 }
 
 /// The shell's answer to a [`ForwardRequest`].

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::protocol::frame::{Compression, Envelope, Flags};
-use crate::protocol::message::{
+use ringgate_protocol::frame::{Compression, Envelope, Flags};
+use ringgate_protocol::message::{
     AuthToken, ErrorDetails, Response, Startup, Supported, split_request_body,
 };
-use crate::protocol::{Opcode, ProtocolVersion};
+use ringgate_protocol::{Opcode, ProtocolVersion};
 
-use super::auth::{AuthFailure, Identity, parse_sasl_plain};
+use super::auth::{AuthFailure, AuthenticatedUser, parse_sasl_plain};
 use super::event::SessionEvent;
 use super::refusal::SUPPORTED_VERSIONS;
 use super::session::{Phase, ServerSession, version_mismatch};
@@ -162,7 +162,7 @@ impl ServerSession {
     /// The shell's verdict on the credentials of the pending AUTH_RESPONSE: AUTH_SUCCESS and
     /// requests are served from now on, or an authentication error and the client may try
     /// again. Ignored when no credentials are pending.
-    pub fn authenticated(&mut self, outcome: Result<Identity, AuthFailure>) {
+    pub fn authenticated(&mut self, outcome: Result<AuthenticatedUser, AuthFailure>) {
         let Phase::AuthPending { stream } = self.phase else {
             return;
         };

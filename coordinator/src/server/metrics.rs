@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use bytes::Bytes;
 
-use crate::protocol::Opcode;
-use crate::protocol::frame::Flags;
-use crate::protocol::message::{ErrorDetails, Response, split_response_body};
+use ringgate_protocol::Opcode;
+use ringgate_protocol::frame::Flags;
+use ringgate_protocol::message::{ErrorDetails, Response, split_response_body};
 
 use super::event::Reply;
 
@@ -247,7 +247,7 @@ pub struct ServerSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::message::ErrorResponse;
+    use ringgate_protocol::message::ErrorResponse;
 
     #[test]
     fn outcomes_follow_error_codes() {

@@ -5,7 +5,7 @@
 //!   compression, the v5 framing switch, refusing other versions so drivers step down),
 //!   authentication, REGISTER, and the system tables Ringgate answers itself. Everything else
 //!   becomes a [`ForwardRequest`] for the shell.
-//! - [`system`]: `system.local`, `system.peers` and `system.peers_v2` as Ringgate.
+//! - [`served_tables`]: `system.local`, `system.peers` and `system.peers_v2` as Ringgate.
 //! - [`serve`] is the thin tokio shell: one task per client, moving bytes between the socket and
 //!   the session and asking a [`Handler`] to forward requests and an [`Authenticator`] to check
 //!   credentials.
@@ -14,7 +14,7 @@
 //! use std::sync::Arc;
 //! use futures::future::BoxFuture;
 //! use ringgate::protocol::message::{ErrorDetails, ErrorResponse, Response};
-//! use ringgate::server::system::{RinggateNode, SystemInfo, SystemTables};
+//! use ringgate::server::served_tables::{RinggateNode, SystemInfo, SystemTables};
 //! use ringgate::server::{ForwardRequest, Handler, Reply, ServerConfig, serve};
 //!
 //! struct Refuse;
@@ -37,8 +37,8 @@
 //! ```
 
 mod auth;
-mod backend;
 mod config;
+mod coordinated;
 mod drain;
 mod event;
 mod handshake;
@@ -46,20 +46,21 @@ mod metrics;
 mod refusal;
 mod replication;
 mod requests;
+pub mod served_tables;
 mod session;
 mod shell;
-pub mod system;
 mod tier;
 mod token;
 
 pub use auth::{
-    AuthFailure, Authenticator, Credentials, Identity, PASSWORD_AUTHENTICATOR, parse_sasl_plain,
+    AuthFailure, AuthenticatedUser, Authenticator, Credentials, PASSWORD_AUTHENTICATOR,
+    parse_sasl_plain,
 };
-pub use backend::{CoordinatorAuthenticator, CoordinatorHandler, system_tables};
 pub use config::{
     DEFAULT_DRAIN_GRACE, DEFAULT_MAX_BODY_LEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_IN_FLIGHT,
     ServerConfig,
 };
+pub use coordinated::{CoordinatorAuthenticator, CoordinatorHandler, system_tables};
 pub use drain::Drain;
 pub use event::{ForwardRequest, Reply, SessionEvent};
 pub use metrics::{

@@ -8,9 +8,9 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::protocol::frame::{Flags, HEADER_LEN, Header};
-use crate::protocol::message::{ErrorDetails, ErrorResponse};
-use crate::protocol::{Direction, Opcode, ProtocolVersion};
+use ringgate_protocol::frame::{Flags, HEADER_LEN, Header};
+use ringgate_protocol::message::{ErrorDetails, ErrorResponse};
+use ringgate_protocol::{Direction, Opcode, ProtocolVersion};
 
 /// The versions named in the refusal.
 pub const SUPPORTED_VERSIONS: &str = "3/v3, 4/v4, 5/v5";

@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 
 use bytes::BytesMut;
 
-use crate::protocol::ProtocolVersion;
-use crate::protocol::message::Rows;
-use crate::protocol::primitives::{DecodeError, EncodeError, RawValue, put_value};
-use crate::protocol::types::{ColumnType, CqlValue, decode_value, encode_value};
+use ringgate_protocol::ProtocolVersion;
+use ringgate_protocol::message::Rows;
+use ringgate_protocol::primitives::{DecodeError, EncodeError, RawValue, put_value};
+use ringgate_protocol::types::{ColumnType, CqlValue, decode_value, encode_value};
 
 /// Ringgate nodes per datacenter, as clients see them.
 pub(crate) type Datacenters = BTreeMap<String, usize>;

@@ -3,16 +3,16 @@
 
 use bytes::Bytes;
 
-use crate::protocol::frame::{Flags, Header};
-use crate::protocol::message::ErrorDetails;
-use crate::protocol::message::{
-    Execute, Prepare, Query, Register, Response, Values, fast, split_request_body,
+use ringgate_protocol::frame::{Flags, Header};
+use ringgate_protocol::message::ErrorDetails;
+use ringgate_protocol::message::{
+    Execute, Prepare, Query, Register, Response, Values, peek, split_request_body,
 };
-use crate::protocol::{Opcode, ProtocolVersion};
+use ringgate_protocol::{Opcode, ProtocolVersion};
 
 use super::event::{ForwardRequest, SessionEvent};
+use super::served_tables::{Answer, might_be_system_select};
 use super::session::ServerSession;
-use super::system::{Answer, might_be_system_select};
 
 impl ServerSession {
     /// Handles a request on a ready connection.
@@ -42,7 +42,7 @@ impl ServerSession {
         match answer {
             Ok(Answer::Forward) => {
                 let switches = header.opcode == Opcode::Query
-                    && fast::query(&message, version)
+                    && peek::query(&message, version)
                         .is_ok_and(|q| crate::cql::starts_with_use(q.query));
                 if self.forward(header, body) && switches {
                     self.use_pending = Some(stream);
@@ -77,8 +77,8 @@ impl ServerSession {
         &self,
         message: &Bytes,
         version: ProtocolVersion,
-    ) -> Result<Answer, crate::protocol::primitives::DecodeError> {
-        let text = fast::query(message, version)?.query;
+    ) -> Result<Answer, ringgate_protocol::primitives::DecodeError> {
+        let text = peek::query(message, version)?.query;
         if !might_be_system_select(text) {
             return Ok(Answer::Forward);
         }
@@ -98,7 +98,7 @@ impl ServerSession {
         &self,
         message: &Bytes,
         version: ProtocolVersion,
-    ) -> Result<Answer, crate::protocol::primitives::DecodeError> {
+    ) -> Result<Answer, ringgate_protocol::primitives::DecodeError> {
         let prepare = Prepare::decode(message, version)?;
         if !might_be_system_select(&prepare.query) {
             return Ok(Answer::Forward);
@@ -114,8 +114,8 @@ impl ServerSession {
         &self,
         message: &Bytes,
         version: ProtocolVersion,
-    ) -> Result<Answer, crate::protocol::primitives::DecodeError> {
-        let id = fast::execute(message, version)?.id;
+    ) -> Result<Answer, ringgate_protocol::primitives::DecodeError> {
+        let id = peek::execute(message, version)?.id;
         if !self.config.system.is_prepared(id) {
             return Ok(Answer::Forward);
         }

@@ -10,17 +10,17 @@ use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::protocol::frame::{
+use ringgate_protocol::frame::{
     Compression, Decoded, Envelope, EnvelopeDecoder, Flags, FrameCodec, FrameError, HEADER_LEN,
     Header, Mode,
 };
-use crate::protocol::message::Event;
-use crate::protocol::message::{
+use ringgate_protocol::message::Event;
+use ringgate_protocol::message::{
     ErrorDetails, ErrorResponse, EventType, Response, ResultBody, response_message,
 };
-use crate::protocol::{Direction, Opcode, ProtocolVersion};
+use ringgate_protocol::{Direction, Opcode, ProtocolVersion};
 
-use super::auth::Identity;
+use super::auth::AuthenticatedUser;
 use super::config::ServerConfig;
 use super::event::{Reply, SessionEvent};
 use super::refusal;
@@ -48,7 +48,7 @@ pub struct ServerSession {
     pub(crate) compression: Option<Compression>,
     pub(crate) phase: Phase,
     pub(crate) keyspace: Option<Arc<str>>,
-    pub(crate) identity: Option<Arc<Identity>>,
+    pub(crate) identity: Option<Arc<AuthenticatedUser>>,
     pub(crate) registered: Vec<EventType>,
     pub(crate) in_flight: usize,
     /// The stream of a forwarded `USE` not answered yet. Requests after it wait in `held`
@@ -110,7 +110,7 @@ impl ServerSession {
     }
 
     /// Who the session is authenticated as.
-    pub fn identity(&self) -> Option<&Arc<Identity>> {
+    pub fn identity(&self) -> Option<&Arc<AuthenticatedUser>> {
         self.identity.as_ref()
     }
 

@@ -18,9 +18,9 @@ use tokio::sync::{Semaphore, broadcast, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::protocol::message::{ErrorDetails, ErrorResponse, Event, Response};
+use ringgate_protocol::message::{ErrorDetails, ErrorResponse, Event, Response};
 
-use super::auth::{AuthFailure, Identity};
+use super::auth::{AuthFailure, AuthenticatedUser};
 use super::config::ServerConfig;
 use super::drain::{self, ClientTicket, Clients, Drain};
 use super::event::{ForwardRequest, Reply, SessionEvent};
@@ -165,7 +165,7 @@ fn is_transient(e: &io::Error) -> bool {
 enum Done {
     /// A reply on a stream, to a request of this opcode (an index of `REQUEST_OPCODES`).
     Reply(i16, u8, Reply),
-    Auth(Result<Identity, AuthFailure>),
+    Auth(Result<AuthenticatedUser, AuthFailure>),
 }
 
 /// A client connection's address and its part in a drain.

@@ -33,11 +33,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 
-use crate::protocol::frame::{Decoded, Envelope, EnvelopeDecoder, FrameCodec, Header};
-use crate::protocol::message::{Event, StatusChangeType, TopologyChangeType};
-use crate::protocol::{Direction, Opcode, ProtocolVersion};
+use ringgate_protocol::frame::{Decoded, Envelope, EnvelopeDecoder, FrameCodec, Header};
+use ringgate_protocol::message::{Event, StatusChangeType, TopologyChangeType};
+use ringgate_protocol::{Direction, Opcode, ProtocolVersion};
 
-use super::system::{RinggateNode, SystemTables};
+use super::served_tables::{RinggateNode, SystemTables};
 
 /// How a node watches the other nodes of its tier.
 #[derive(Debug, Clone)]

@@ -1,15 +1,15 @@
 //! Token authentication: a gateway issues tokens, and a driver logs in with username `token`
-//! and a token as its password. Each token stands for an [`Identity`]: the session then runs
+//! and a token as its password. Each token stands for an [`AuthenticatedUser`]: the session then runs
 //! as that identity's cluster role (or as the node's own connections when it names none).
 //!
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use ringgate::server::{Credentials, Identity, IssuedTokens, TokenAuthenticator, Authenticator};
+//! use ringgate::server::{Credentials, AuthenticatedUser, IssuedTokens, TokenAuthenticator, Authenticator};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let tokens = Arc::new(IssuedTokens::new());
-//! let token = tokens.issue(Identity { user: "gateway-user-7".into(), backend: None }, Duration::from_secs(600)).unwrap();
+//! let token = tokens.issue(AuthenticatedUser { user: "gateway-user-7".into(), backend: None }, Duration::from_secs(600)).unwrap();
 //! let auth = TokenAuthenticator::new(tokens.clone());
 //! let who = auth
 //!     .authenticate(Credentials { username: "token".into(), password: token.clone() })
@@ -28,7 +28,7 @@ use dashmap::DashMap;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
-use super::auth::{AuthFailure, Authenticator, Credentials, Identity};
+use super::auth::{AuthFailure, AuthenticatedUser, Authenticator, Credentials};
 
 /// The username that announces a token as the password.
 pub const TOKEN_USERNAME: &str = "token";
@@ -42,7 +42,7 @@ pub struct NoRandomness(pub String);
 /// Where tokens are looked up: what identity a token stands for, or why it is refused.
 pub trait TokenStore: Send + Sync {
     /// The identity `token` stands for.
-    fn resolve(&self, token: &str) -> BoxFuture<'static, Result<Identity, AuthFailure>>;
+    fn resolve(&self, token: &str) -> BoxFuture<'static, Result<AuthenticatedUser, AuthFailure>>;
 }
 
 /// Tokens issued by this process and kept in memory, each valid until it expires or is
@@ -54,7 +54,7 @@ pub struct IssuedTokens {
 
 #[derive(Debug, Clone)]
 struct Issued {
-    identity: Identity,
+    identity: AuthenticatedUser,
     /// `None`: never (a lifetime beyond what the clock can count).
     expires: Option<Instant>,
 }
@@ -72,7 +72,11 @@ impl IssuedTokens {
     }
 
     /// Issues a token standing for `identity`, valid for `ttl`.
-    pub fn issue(&self, identity: Identity, ttl: Duration) -> Result<String, NoRandomness> {
+    pub fn issue(
+        &self,
+        identity: AuthenticatedUser,
+        ttl: Duration,
+    ) -> Result<String, NoRandomness> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| NoRandomness(e.to_string()))?;
         let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -82,7 +86,12 @@ impl IssuedTokens {
 
     /// Accepts a token issued elsewhere (a gateway's, or an operator's file), standing for
     /// `identity`, for `ttl` (`None`: until revoked). Replaces what `token` stood for before.
-    pub fn admit(&self, token: impl Into<String>, identity: Identity, ttl: Option<Duration>) {
+    pub fn admit(
+        &self,
+        token: impl Into<String>,
+        identity: AuthenticatedUser,
+        ttl: Option<Duration>,
+    ) {
         // A lifetime the clock cannot count is as good as none.
         let expires = ttl.and_then(|ttl| Instant::now().checked_add(ttl));
         self.tokens
@@ -114,7 +123,7 @@ impl IssuedTokens {
 }
 
 impl TokenStore for IssuedTokens {
-    fn resolve(&self, token: &str) -> BoxFuture<'static, Result<Identity, AuthFailure>> {
+    fn resolve(&self, token: &str) -> BoxFuture<'static, Result<AuthenticatedUser, AuthFailure>> {
         let found = match self.tokens.get(token) {
             Some(issued) if issued.valid(Instant::now()) => Ok(issued.identity.clone()),
             Some(_) => Err(AuthFailure::new("Provided token has expired")),
@@ -161,7 +170,7 @@ impl Authenticator for TokenAuthenticator {
     fn authenticate(
         &self,
         credentials: Credentials,
-    ) -> BoxFuture<'static, Result<Identity, AuthFailure>> {
+    ) -> BoxFuture<'static, Result<AuthenticatedUser, AuthFailure>> {
         if credentials.username == TOKEN_USERNAME {
             return self.store.resolve(&credentials.password);
         }
@@ -179,8 +188,8 @@ impl Authenticator for TokenAuthenticator {
 mod tests {
     use super::*;
 
-    fn identity(user: &str) -> Identity {
-        Identity {
+    fn identity(user: &str) -> AuthenticatedUser {
+        AuthenticatedUser {
             user: user.into(),
             backend: None,
         }
@@ -234,7 +243,7 @@ mod tests {
         fn authenticate(
             &self,
             credentials: Credentials,
-        ) -> BoxFuture<'static, Result<Identity, AuthFailure>> {
+        ) -> BoxFuture<'static, Result<AuthenticatedUser, AuthFailure>> {
             let ok = credentials.password == "pw";
             futures::future::ready(if ok {
                 Ok(identity(&credentials.username))

@@ -251,7 +251,7 @@ pub async fn ringgate_node_with(
     configure: impl FnOnce(&mut ringgate::request::CoordinatorConfig),
 ) -> SocketAddr {
     use ringgate::request::{Coordinator, CoordinatorConfig};
-    use ringgate::server::system::RinggateNode;
+    use ringgate::server::served_tables::RinggateNode;
     use ringgate::server::{CoordinatorHandler, ServerConfig, serve, system_tables};
 
     let mut config = CoordinatorConfig::new(vec![node_addr(1), node_addr(2)]);

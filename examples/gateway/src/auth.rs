@@ -152,7 +152,7 @@ impl Auth {
             .login(username, password)
             .await
             .map_err(|e| match e {
-                ringgate::request::RequestError::Authentication(_) => ApiError::unauthorized(
+                ringgate::request::RequestError::Authentication { .. } => ApiError::unauthorized(
                     format!("Failed to create token: Provided username {username} and/or password are incorrect"),
                 ),
                 other => ApiError::from(other),

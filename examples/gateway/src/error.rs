@@ -103,7 +103,9 @@ impl From<RequestError> for ApiError {
                 ApiError::new(S::BAD_GATEWAY, e.to_string())
             }
             RequestError::Overloaded(_) => ApiError::new(S::SERVICE_UNAVAILABLE, e.to_string()),
-            RequestError::Authentication(m) => ApiError::unauthorized(m.clone()),
+            RequestError::Authentication { error, .. } => {
+                ApiError::unauthorized(error.message.clone())
+            }
             RequestError::Invalid(m) => ApiError::bad_request(m.clone()),
             RequestError::Encode(_) => ApiError::bad_request(e.to_string()),
             _ => ApiError::new(S::INTERNAL_SERVER_ERROR, e.to_string()),

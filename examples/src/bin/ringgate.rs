@@ -28,9 +28,9 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use ringgate::pool::Credentials;
 use ringgate::protocol::ProtocolVersion;
 use ringgate::request::{Coordinator, CoordinatorConfig};
-use ringgate::server::system::RinggateNode;
+use ringgate::server::served_tables::RinggateNode;
 use ringgate::server::{
-    Authenticator, CoordinatorHandler, Drain, Identity, IssuedTokens, SUPPORTED_VERSIONS,
+    AuthenticatedUser, Authenticator, CoordinatorHandler, Drain, IssuedTokens, SUPPORTED_VERSIONS,
     ServerConfig, Tier, TierConfig, TokenAuthenticator, serve_until, system_tables,
 };
 use ringgate::tls::{ClientTls, ServerTls, TlsError};
@@ -227,7 +227,7 @@ fn read_tokens(path: &Path) -> Result<IssuedTokens, String> {
                 n + 1
             ));
         }
-        let identity = Identity {
+        let identity = AuthenticatedUser {
             user: user.to_owned(),
             backend,
         };

@@ -6,7 +6,7 @@
 //!   slices of the body, never copies. Trailing bytes after a message are an error.
 //! - [`split_response_body`] / [`split_request_body`] separate what envelope flags put in
 //!   front of a body (tracing id, warnings, custom payload).
-//! - [`fast`] reads what a coordinator routes on (ids, consistency, bound values) straight
+//! - [`peek`] reads what a coordinator routes on (ids, consistency, bound values) straight
 //!   from a body without decoding the rest, and rewrites the consistency in place;
 //!   [`rewrite`] replaces a v5 body's keyspace.
 //!
@@ -28,7 +28,7 @@
 //! [`Bytes`]: bytes::Bytes
 
 mod consistency;
-pub mod fast;
+pub mod peek;
 mod prefix;
 mod query_params;
 mod request;

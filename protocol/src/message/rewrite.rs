@@ -3,7 +3,7 @@
 //! keyspace bit set or cleared, and the new keyspace (if any) is written in between.
 //!
 //! (The consistency, a fixed-width field, is rewritten in place by
-//! [`fast::set_consistency`].)
+//! [`peek::set_consistency`].)
 
 use bytes::{BufMut, BytesMut};
 use nom::bytes::complete::take;
@@ -11,7 +11,7 @@ use nom::bytes::complete::take;
 use crate::primitives::{self, DecodeError, EncodeError, Parsed, decode_prefix};
 use crate::{Opcode, ProtocolVersion};
 
-use super::fast;
+use super::peek;
 use super::query_params::{flags, query_flags};
 
 /// Why a body could not be rewritten.
@@ -68,8 +68,8 @@ fn offset(body: &[u8], rest: &[u8]) -> usize {
 
 fn layout(opcode: Opcode, body: &[u8], version: ProtocolVersion) -> Result<Layout, RewriteError> {
     let consistency_at = match opcode {
-        Opcode::Query | Opcode::Execute => fast::consistency_offset(opcode, body, version)?,
-        Opcode::Batch => fast::batch(body, version)?.consistency()?.1,
+        Opcode::Query | Opcode::Execute => peek::consistency_offset(opcode, body, version)?,
+        Opcode::Batch => peek::batch(body, version)?.consistency()?.1,
         _ => {
             return Err(RewriteError::Unsupported(
                 "only QUERY, EXECUTE and BATCH have a keyspace",
@@ -81,7 +81,7 @@ fn layout(opcode: Opcode, body: &[u8], version: ProtocolVersion) -> Result<Layou
     let (mut rest, bits) = decode_prefix(from_flags, |i| query_flags(i, version, flags::ALL_V5))?;
     if opcode != Opcode::Batch && bits & flags::VALUES != 0 {
         let named = bits & flags::NAMES_FOR_VALUES != 0;
-        rest = fast::skip_values(rest, named, version)?;
+        rest = peek::skip_values(rest, named, version)?;
     }
     let rest = skip_to_keyspace(rest, bits)?;
     let keyspace_at = offset(body, rest);

@@ -1,9 +1,9 @@
 //! Authentication: AUTHENTICATE, SASL PLAIN, the shell's verdict.
 
 use super::*;
-use crate::protocol::Opcode;
-use crate::protocol::frame::Compression;
-use crate::protocol::message::{AuthToken, ErrorDetails, Request, Response};
+use ringgate_protocol::Opcode;
+use ringgate_protocol::frame::Compression;
+use ringgate_protocol::message::{AuthToken, ErrorDetails, Request, Response};
 
 #[test]
 fn authentication_gates_every_request() {
@@ -59,7 +59,7 @@ fn authentication_gates_every_request() {
             s.poll_event(),
             Some(SessionEvent::Authenticate { stream: 5, .. })
         ));
-        let identity = Identity {
+        let identity = AuthenticatedUser {
             user: "cassandra".into(),
             backend: None,
         };

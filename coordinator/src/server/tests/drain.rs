@@ -10,8 +10,8 @@ use tokio::sync::Semaphore;
 
 use super::*;
 use crate::pool::{ConnectOptions, Connection, connect};
-use crate::protocol::message::ErrorDetails;
-use crate::protocol::message::decode_response;
+use ringgate_protocol::message::ErrorDetails;
+use ringgate_protocol::message::decode_response;
 
 /// Answers every request with a VOID result once a permit is released.
 struct Gate {

@@ -3,12 +3,12 @@
 use bytes::BytesMut;
 
 use super::*;
-use crate::protocol::Opcode;
-use crate::protocol::frame::{Compression, Flags, Mode};
-use crate::protocol::message::{
+use ringgate_protocol::Opcode;
+use ringgate_protocol::frame::{Compression, Flags, Mode};
+use ringgate_protocol::message::{
     ErrorDetails, EventType, Register, Request, Response, ResultBody, Startup,
 };
-use crate::protocol::types::CqlValue;
+use ringgate_protocol::types::CqlValue;
 
 #[test]
 fn every_version_and_compression_handshakes_and_answers_system_local() {
@@ -28,9 +28,9 @@ fn every_version_and_compression_handshakes_and_answers_system_local() {
         let expected_mode = match (version.is_framed(), compression) {
             (false, _) => Mode::Unframed,
             (true, None) => {
-                Mode::Framed(crate::protocol::frame::segment::SegmentFormat::Uncompressed)
+                Mode::Framed(ringgate_protocol::frame::segment::SegmentFormat::Uncompressed)
             }
-            (true, Some(_)) => Mode::Framed(crate::protocol::frame::segment::SegmentFormat::Lz4),
+            (true, Some(_)) => Mode::Framed(ringgate_protocol::frame::segment::SegmentFormat::Lz4),
         };
         assert_eq!(s.codec.mode(), expected_mode);
         client.send(

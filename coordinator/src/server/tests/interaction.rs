@@ -8,9 +8,9 @@ use std::collections::VecDeque;
 use proptest::prelude::*;
 
 use super::*;
-use crate::protocol::frame::Compression;
-use crate::protocol::message::{EventType, Register, Request, Response, ResultBody, Startup};
-use crate::protocol::{Opcode, ProtocolVersion};
+use ringgate_protocol::frame::Compression;
+use ringgate_protocol::message::{EventType, Register, Request, Response, ResultBody, Startup};
+use ringgate_protocol::{Opcode, ProtocolVersion};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -108,7 +108,7 @@ fn run(version: ProtocolVersion, with_auth: bool, ops: Vec<Op>) -> Result<(), Te
             }
             Op::Verdict(good) => {
                 let outcome = if good {
-                    Ok(Identity {
+                    Ok(AuthenticatedUser {
                         user: "user".into(),
                         backend: None,
                     })

@@ -6,9 +6,9 @@ use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 
 use super::*;
-use crate::protocol::frame::{Compression, Envelope, Flags, Header};
-use crate::protocol::message::{ErrorDetails, Request, Response, ResultBody, Startup};
-use crate::protocol::{Direction, Opcode, ProtocolVersion};
+use ringgate_protocol::frame::{Compression, Envelope, Flags, Header};
+use ringgate_protocol::message::{ErrorDetails, Request, Response, ResultBody, Startup};
+use ringgate_protocol::{Direction, Opcode, ProtocolVersion};
 
 #[test]
 fn malformed_envelopes_get_errors_and_recoverable_ones_keep_the_connection() {

@@ -8,14 +8,14 @@ use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 
 use super::*;
-use crate::protocol::frame::{Compression, Decoded, Envelope, Flags, FrameCodec, Header};
-use crate::protocol::message::{
+use crate::server::served_tables::{RinggateNode, SystemInfo, SystemTables};
+use ringgate_protocol::frame::{Compression, Decoded, Envelope, Flags, FrameCodec, Header};
+use ringgate_protocol::message::{
     AuthToken, Consistency, ErrorResponse, Query, QueryParameters, Request, Response, ResultBody,
     Startup, split_response_body,
 };
-use crate::protocol::types::{CqlValue, decode_cell};
-use crate::protocol::{Direction, Opcode, ProtocolVersion};
-use crate::server::system::{RinggateNode, SystemInfo, SystemTables};
+use ringgate_protocol::types::{CqlValue, decode_cell};
+use ringgate_protocol::{Direction, Opcode, ProtocolVersion};
 
 mod auth;
 mod drain;
@@ -36,7 +36,10 @@ pub(super) fn system() -> Arc<SystemTables> {
 pub(super) struct Refuse;
 
 impl Authenticator for Refuse {
-    fn authenticate(&self, _: Credentials) -> BoxFuture<'static, Result<Identity, AuthFailure>> {
+    fn authenticate(
+        &self,
+        _: Credentials,
+    ) -> BoxFuture<'static, Result<AuthenticatedUser, AuthFailure>> {
         Box::pin(async { Err(AuthFailure::new("unused in session tests")) })
     }
 }

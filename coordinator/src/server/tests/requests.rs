@@ -5,13 +5,13 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 
 use super::*;
-use crate::protocol::Opcode;
-use crate::protocol::frame::{Compression, Flags};
-use crate::protocol::message::{
+use ringgate_protocol::Opcode;
+use ringgate_protocol::frame::{Compression, Flags};
+use ringgate_protocol::message::{
     Consistency, ErrorDetails, Event, EventType, Execute, Prepare, QueryParameters, Register,
     Request, Response, ResultBody, StatusChangeType,
 };
-use crate::protocol::types::CqlValue;
+use ringgate_protocol::types::CqlValue;
 
 #[test]
 fn prepared_system_statements_execute_on_another_connection() {
@@ -35,7 +35,7 @@ fn prepared_system_statements_execute_on_another_connection() {
         client.one(&mut other);
         client.established(None);
         let params = QueryParameters::new(Consistency::One).with_values(vec![
-            crate::protocol::message::Value::Bytes(Bytes::from_static(b"local")),
+            ringgate_protocol::message::Value::Bytes(Bytes::from_static(b"local")),
         ]);
         let execute = Execute::new(
             prepared.id.clone(),
@@ -73,7 +73,7 @@ fn use_is_tracked_and_unqualified_system_tables_are_answered() {
     assert_eq!(request.keyspace, None);
     let mut body = BytesMut::new();
     // A reply with a warning prefix in front of the Set_keyspace result.
-    crate::protocol::primitives::put_string_list(&mut body, &["careful".to_owned()]).unwrap();
+    ringgate_protocol::primitives::put_string_list(&mut body, &["careful".to_owned()]).unwrap();
     Response::Result(ResultBody::SetKeyspace("system".into()))
         .encode(V4, &mut body)
         .unwrap();
@@ -133,7 +133,7 @@ fn register_then_events_are_pushed_on_stream_minus_one() {
     let (header, response) = client.one(&mut s);
     assert_eq!((header.stream, response), (-1, Response::Event(event)));
     let topology = Event::TopologyChange {
-        change: crate::protocol::message::TopologyChangeType::NewNode,
+        change: ringgate_protocol::message::TopologyChangeType::NewNode,
         node: "127.0.0.9:9042".parse().unwrap(),
     };
     assert!(!s.push_event(&topology));
@@ -169,16 +169,16 @@ fn every_envelope_of_a_segment_is_handled_at_once() {
             query("SELECT * FROM ks.t")
                 .encode(version, &mut body)
                 .unwrap();
-            let header = crate::protocol::frame::Header::new(
+            let header = ringgate_protocol::frame::Header::new(
                 version,
-                crate::protocol::Direction::Request,
+                ringgate_protocol::Direction::Request,
                 stream,
                 Opcode::Query,
             );
             client
                 .codec
                 .encode(
-                    &crate::protocol::frame::Envelope::new(header, body.freeze()),
+                    &ringgate_protocol::frame::Envelope::new(header, body.freeze()),
                     &mut wire,
                 )
                 .unwrap();

@@ -6,7 +6,7 @@ mod message_strategies;
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
-use ringgate_protocol::message::fast::{self, StatementRef};
+use ringgate_protocol::message::peek::{self, StatementRef};
 use ringgate_protocol::message::rewrite::{self, RewriteError};
 use ringgate_protocol::message::{BatchQuery, Consistency, Request, Value, Values};
 use ringgate_protocol::primitives::RawValue;
@@ -32,7 +32,7 @@ fn owned(raw: RawValue<'_>) -> Value {
     }
 }
 
-fn collect(values: fast::ValuesView<'_>) -> Result<Vec<(Option<String>, Value)>, TestCaseError> {
+fn collect(values: peek::ValuesView<'_>) -> Result<Vec<(Option<String>, Value)>, TestCaseError> {
     values
         .map(|r| {
             r.map(|(n, v)| (n.map(str::to_owned), owned(v)))
@@ -54,7 +54,7 @@ proptest! {
         let op = req.opcode();
         match &req {
             Request::Execute(e) => {
-                let view = fast::execute(&buf, v).unwrap();
+                let view = peek::execute(&buf, v).unwrap();
                 prop_assert_eq!(view.id, &e.id[..]);
                 prop_assert_eq!(view.result_metadata_id, e.result_metadata_id.as_deref());
                 prop_assert_eq!(view.consistency, e.params.consistency);
@@ -62,13 +62,13 @@ proptest! {
                 prop_assert_eq!(collect(view.values())?, expected_values(&e.params.values));
             }
             Request::Query(q) => {
-                let view = fast::query(&buf, v).unwrap();
+                let view = peek::query(&buf, v).unwrap();
                 prop_assert_eq!(view.query, q.query.as_str());
                 prop_assert_eq!(view.consistency, q.params.consistency);
                 prop_assert_eq!(collect(view.values())?, expected_values(&q.params.values));
             }
             Request::Batch(b) => {
-                let view = fast::batch(&buf, v).unwrap();
+                let view = peek::batch(&buf, v).unwrap();
                 prop_assert_eq!(view.batch_type, b.batch_type);
                 let statements: Vec<_> = view.statements().collect::<Result<_, _>>().unwrap();
                 prop_assert_eq!(statements.len(), b.statements.len());
@@ -87,9 +87,9 @@ proptest! {
         }
 
         // Rewrite the consistency in place; the full decode sees only that change.
-        let at = fast::consistency_offset(op, &buf, v).unwrap();
+        let at = peek::consistency_offset(op, &buf, v).unwrap();
         let mut body = buf.to_vec();
-        let old = fast::set_consistency(&mut body, at, new_level).unwrap();
+        let old = peek::set_consistency(&mut body, at, new_level).unwrap();
         let got = Request::decode(op, &Bytes::from(body), v).unwrap();
         let mut want = req.clone();
         match &mut want {
@@ -159,25 +159,25 @@ proptest! {
         data in prop::collection::vec(any::<u8>(), 0..80),
         offset in 0usize..100,
     ) {
-        if let Ok(view) = fast::execute(&data, v) {
+        if let Ok(view) = peek::execute(&data, v) {
             view.values().for_each(drop);
         }
-        if let Ok(view) = fast::query(&data, v) {
+        if let Ok(view) = peek::query(&data, v) {
             view.values().for_each(drop);
         }
-        if let Ok(view) = fast::batch(&data, v) {
+        if let Ok(view) = peek::batch(&data, v) {
             for s in view.statements().flatten() {
                 s.values.for_each(drop);
             }
             let _ = view.consistency();
         }
         for op in [Opcode::Execute, Opcode::Query, Opcode::Batch, Opcode::Startup] {
-            let _ = fast::consistency_offset(op, &data, v);
+            let _ = peek::consistency_offset(op, &data, v);
             let _ = rewrite::keyspace(op, &data, v);
             let _ = rewrite::with_keyspace(op, &data, v, Some("ks"));
         }
         let mut body = data.clone();
-        if fast::set_consistency(&mut body, offset, Consistency::All).is_err() {
+        if peek::set_consistency(&mut body, offset, Consistency::All).is_err() {
             prop_assert_eq!(body, data);
         }
     }

@@ -10,7 +10,7 @@
 //! ```
 //! use bytes::BytesMut;
 //! use ringgate_protocol::ProtocolVersion;
-//! use ringgate_protocol::message::{Consistency, Execute, QueryParameters, Value, fast};
+//! use ringgate_protocol::message::{Consistency, Execute, QueryParameters, Value, peek};
 //! use ringgate_protocol::primitives::RawValue;
 //!
 //! let exec = Execute {
@@ -21,7 +21,7 @@
 //! let mut body = BytesMut::new();
 //! exec.encode(ProtocolVersion::V4, &mut body).unwrap();
 //!
-//! let view = fast::execute(&body, ProtocolVersion::V4).unwrap();
+//! let view = peek::execute(&body, ProtocolVersion::V4).unwrap();
 //! assert_eq!(view.id, &[0xAB; 16][..]);
 //! assert_eq!(view.consistency, Consistency::One);
 //! let (name, first) = view.values().next().unwrap().unwrap();
@@ -29,8 +29,8 @@
 //!
 //! // Upgrade the consistency without re-encoding.
 //! let at = view.consistency_offset;
-//! fast::set_consistency(&mut body, at, Consistency::LocalQuorum).unwrap();
-//! assert_eq!(fast::execute(&body, ProtocolVersion::V4).unwrap().consistency, Consistency::LocalQuorum);
+//! peek::set_consistency(&mut body, at, Consistency::LocalQuorum).unwrap();
+//! assert_eq!(peek::execute(&body, ProtocolVersion::V4).unwrap().consistency, Consistency::LocalQuorum);
 //! ```
 
 use crate::primitives::{self, DecodeError, Parsed, RawValue, decode_prefix};

@@ -2,7 +2,7 @@
 //! `system.peers_v2` — with Cassandra 5.0's column names and types, in the order
 //! `SELECT *` returns them (partition key, clustering columns, then the rest by name).
 
-use crate::protocol::types::ColumnType;
+use ringgate_protocol::types::ColumnType;
 
 /// One of the system tables Ringgate answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 
-use crate::protocol::ProtocolVersion;
-use crate::protocol::message::{ErrorDetails, ErrorResponse, ResultBody, Values};
+use ringgate_protocol::ProtocolVersion;
+use ringgate_protocol::message::{ErrorDetails, ErrorResponse, ResultBody, Values};
 
 use info::Snapshot;
 use select::SystemSelect;

@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use bytes::{Bytes, BytesMut};
 
 use super::*;
-use crate::protocol::message::{Response, Value};
-use crate::protocol::types::{ColumnType, CqlValue, decode_cell};
+use ringgate_protocol::message::{Response, Value};
+use ringgate_protocol::types::{ColumnType, CqlValue, decode_cell};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -35,7 +35,7 @@ fn decoded(answer: Answer, version: ProtocolVersion) -> (Vec<(String, ColumnType
     let mut body = BytesMut::new();
     Response::Result(result).encode(version, &mut body).unwrap();
     let Ok(Response::Result(ResultBody::Rows(rows))) =
-        Response::decode(crate::protocol::Opcode::Result, &body.freeze(), version)
+        Response::decode(ringgate_protocol::Opcode::Result, &body.freeze(), version)
     else {
         panic!("not rows")
     };

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use crate::protocol::types::CqlValue;
+use ringgate_protocol::types::CqlValue;
 
 use super::tables::SystemTable;
 use super::topology::{RinggateNode, TokenSpace, split_tokens};

@@ -10,19 +10,19 @@ use dashmap::DashMap;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
-use crate::protocol::frame::Flags;
-use crate::protocol::message::{
-    ErrorDetails, ErrorResponse, Response, ResponsePrefix, ResultBody, put_response_prefix,
-};
-use crate::protocol::{Opcode, ProtocolVersion};
 use crate::request::{
     Coordinator, ForwardContext, Forwarded, QueryResult, RawRequest, RawResult, RequestError,
 };
+use ringgate_protocol::frame::Flags;
+use ringgate_protocol::message::{
+    ErrorDetails, ErrorResponse, Response, ResponsePrefix, ResultBody, put_response_prefix,
+};
+use ringgate_protocol::{Opcode, ProtocolVersion};
 
-use super::auth::{AuthFailure, Authenticator, Credentials, Identity};
+use super::auth::{AuthFailure, AuthenticatedUser, Authenticator, Credentials};
 use super::event::{ForwardRequest, Reply};
+use super::served_tables::{SystemInfo, SystemTables};
 use super::shell::Handler;
-use super::system::{SystemInfo, SystemTables};
 
 /// Runs forwarded requests through a coordinator, each under its session's identity.
 #[derive(Debug, Clone)]
@@ -35,7 +35,7 @@ pub struct CoordinatorHandler {
     tables: Option<Arc<SystemTables>>,
     /// The cluster's schema events merged with other sources (see [`Self::with_events`]);
     /// `None`: the cluster's alone.
-    events: Option<tokio::sync::broadcast::Sender<crate::protocol::message::Event>>,
+    events: Option<tokio::sync::broadcast::Sender<ringgate_protocol::message::Event>>,
 }
 
 impl CoordinatorHandler {
@@ -54,7 +54,7 @@ impl CoordinatorHandler {
     /// schema changes. Each source is passed on by a task of its own, which ends with it.
     pub fn with_events(
         mut self,
-        source: tokio::sync::broadcast::Receiver<crate::protocol::message::Event>,
+        source: tokio::sync::broadcast::Receiver<ringgate_protocol::message::Event>,
     ) -> Self {
         let merged = match &self.events {
             Some(merged) => merged.clone(),
@@ -93,7 +93,10 @@ impl CoordinatorHandler {
 
     /// The coordinator a session runs on: the node's own for sessions without a cluster role,
     /// else the role's (logged in the first time it is needed, e.g. for a token's role).
-    async fn session(&self, identity: Option<&Identity>) -> Result<Coordinator, RequestError> {
+    async fn session(
+        &self,
+        identity: Option<&AuthenticatedUser>,
+    ) -> Result<Coordinator, RequestError> {
         let Some(credentials) = identity.and_then(|i| i.backend.as_ref()) else {
             return Ok(self.coordinator.clone());
         };
@@ -127,7 +130,9 @@ impl Handler for CoordinatorHandler {
     /// The cluster's schema changes, as they are, and those of the sources added with
     /// [`Self::with_events`]. The cluster's topology and status events are not passed on:
     /// clients see Ringgate nodes, which these events never speak of.
-    fn events(&self) -> Option<tokio::sync::broadcast::Receiver<crate::protocol::message::Event>> {
+    fn events(
+        &self,
+    ) -> Option<tokio::sync::broadcast::Receiver<ringgate_protocol::message::Event>> {
         Some(match &self.events {
             Some(merged) => merged.subscribe(),
             None => self.coordinator.cluster().schema_events(),
@@ -137,8 +142,8 @@ impl Handler for CoordinatorHandler {
 
 /// Passes every event of `source` on to `sink` until `source` closes.
 async fn pass_on(
-    mut source: tokio::sync::broadcast::Receiver<crate::protocol::message::Event>,
-    sink: tokio::sync::broadcast::Sender<crate::protocol::message::Event>,
+    mut source: tokio::sync::broadcast::Receiver<ringgate_protocol::message::Event>,
+    sink: tokio::sync::broadcast::Sender<ringgate_protocol::message::Event>,
 ) {
     use tokio::sync::broadcast::error::RecvError;
     loop {
@@ -223,7 +228,7 @@ async fn run(
 /// gives none): a digest of the result's columns, as Cassandra's own is. The client sends it
 /// back with each EXECUTE; the cluster, speaking v4, is never asked about it and sends the
 /// rows' metadata whenever the client does not ask to skip it.
-fn result_metadata_id(prepared: &crate::protocol::message::Prepared) -> bytes::Bytes {
+fn result_metadata_id(prepared: &ringgate_protocol::message::Prepared) -> bytes::Bytes {
     use md5::{Digest, Md5};
     let mut hasher = Md5::new();
     let mut typ = BytesMut::new();
@@ -234,7 +239,7 @@ fn result_metadata_id(prepared: &crate::protocol::message::Prepared) -> bytes::B
         }
         typ.clear();
         // Every type decoded from the node's answer encodes again.
-        let _ = crate::protocol::types::put_column_type(&mut typ, &column.typ);
+        let _ = ringgate_protocol::types::put_column_type(&mut typ, &column.typ);
         hasher.update(&typ);
     }
     let digest: [u8; 16] = hasher.finalize().into();
@@ -271,7 +276,7 @@ fn restated(result: &mut QueryResult, tables: Option<&SystemTables>) -> Result<b
             Ok(true)
         }
         Ok(None) => Ok(false),
-        Err(e) => Err(RequestError::Invalid(format!(
+        Err(e) => Err(RequestError::Internal(format!(
             "cannot restate replication: {e}"
         ))),
     }
@@ -297,7 +302,7 @@ async fn use_keyspace(coordinator: &Coordinator, keyspace: String) -> Reply {
 /// events the view follows, so the view learns of it next).
 async fn keyspace_exists(coordinator: &Coordinator, keyspace: &str) -> bool {
     let options = crate::request::RequestOptions {
-        consistency: Some(crate::protocol::message::Consistency::One),
+        consistency: Some(ringgate_protocol::message::Consistency::One),
         node: coordinator.cluster().control_node(),
         idempotent: true,
         ..crate::request::RequestOptions::default()
@@ -305,7 +310,9 @@ async fn keyspace_exists(coordinator: &Coordinator, keyspace: &str) -> bool {
     let found = coordinator
         .query(
             "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
-            vec![crate::protocol::types::CqlValue::Text(keyspace.to_owned())],
+            vec![ringgate_protocol::types::CqlValue::Text(
+                keyspace.to_owned(),
+            )],
             &options,
         )
         .await
@@ -350,7 +357,7 @@ fn error_reply(error: RequestError) -> Reply {
             ErrorDetails::Unprepared { id: id.clone() },
             format!("Prepared query with ID {id:02x?} not found"),
         ),
-        RequestError::Authentication(m) => (ErrorDetails::AuthenticationError, m),
+        RequestError::Authentication { error, .. } => (error.details, error.message),
         e @ RequestError::Overloaded(_) => (ErrorDetails::Overloaded, e.to_string()),
         RequestError::Invalid(m) => (ErrorDetails::Invalid, m),
         RequestError::Decode(e) => (
@@ -374,7 +381,7 @@ impl Authenticator for CoordinatorAuthenticator {
     fn authenticate(
         &self,
         credentials: Credentials,
-    ) -> BoxFuture<'static, Result<Identity, AuthFailure>> {
+    ) -> BoxFuture<'static, Result<AuthenticatedUser, AuthFailure>> {
         let coordinator = self.coordinator.clone();
         let users = Arc::clone(&self.users);
         async move {
@@ -384,12 +391,14 @@ impl Authenticator for CoordinatorAuthenticator {
             {
                 Ok(session) => {
                     users.insert(credentials.username.clone(), session);
-                    Ok(Identity {
+                    Ok(AuthenticatedUser {
                         user: credentials.username.clone(),
                         backend: Some(credentials),
                     })
                 }
-                Err(RequestError::Authentication(message)) => Err(AuthFailure::new(message)),
+                Err(RequestError::Authentication { error, .. }) => {
+                    Err(AuthFailure::new(error.message))
+                }
                 Err(e) => Err(AuthFailure::new(format!("cannot check credentials: {e}"))),
             }
         }
@@ -403,9 +412,9 @@ impl Authenticator for CoordinatorAuthenticator {
 /// cluster view.
 pub fn system_tables(
     coordinator: &Coordinator,
-    local: super::system::RinggateNode,
-    peers: Vec<super::system::RinggateNode>,
-) -> Result<Arc<SystemTables>, super::system::SystemInfoError> {
+    local: super::served_tables::RinggateNode,
+    peers: Vec<super::served_tables::RinggateNode>,
+) -> Result<Arc<SystemTables>, super::served_tables::SystemInfoError> {
     let view = coordinator.cluster().view();
     let mut info = SystemInfo::new(local, view.cluster_name.clone());
     info.peers = peers;
@@ -447,5 +456,47 @@ mod tests {
             panic!("an error reply")
         };
         assert_eq!(e.details, ErrorDetails::Unprepared { id });
+    }
+
+    fn reply_error(error: RequestError) -> ErrorResponse {
+        let Reply::Message(Response::Error(e)) = error_reply(error) else {
+            panic!("an error reply")
+        };
+        e
+    }
+
+    #[test]
+    fn each_failure_gets_the_code_its_type_says() {
+        let node: std::net::SocketAddr = "127.0.0.1:9042".parse().unwrap();
+        let refused = ErrorResponse::new(
+            ErrorDetails::AuthenticationError,
+            "Provided username u and/or password are incorrect".to_owned(),
+        );
+        // The node's refusal reaches the client as the node sent it.
+        let e = reply_error(RequestError::Authentication {
+            node,
+            error: Box::new(refused.clone()),
+        });
+        assert_eq!(e, refused);
+        let e = reply_error(RequestError::Invalid(
+            "no value for bind marker a".to_owned(),
+        ));
+        assert_eq!(e.details, ErrorDetails::Invalid);
+        let e = reply_error(RequestError::UnexpectedAnswer {
+            node,
+            opcode: ringgate_protocol::Opcode::Ready,
+            expected: "a RESULT",
+        });
+        assert_eq!(e.details, ErrorDetails::ServerError);
+        assert!(
+            e.message.contains("READY") || e.message.contains("Ready"),
+            "{}",
+            e.message
+        );
+        let e = reply_error(RequestError::Overloaded(vec![]));
+        assert_eq!(e.details, ErrorDetails::Overloaded);
+        let e = reply_error(RequestError::NoHostAvailable(vec![]));
+        assert_eq!(e.details, ErrorDetails::ServerError);
+        assert!(e.message.contains("no host available"), "{}", e.message);
     }
 }

@@ -4,12 +4,12 @@
 use bytes::{Bytes, BytesMut};
 use md5::{Digest, Md5};
 
-use crate::protocol::ProtocolVersion;
-use crate::protocol::message::{
+use ringgate_protocol::ProtocolVersion;
+use ringgate_protocol::message::{
     ColumnSpec, ErrorDetails, ErrorResponse, Prepared, PreparedMetadata, ResultBody, Rows,
     RowsMetadata, TableSpec, Value, Values,
 };
-use crate::protocol::types::{ColumnType, CqlValue, decode_value, encode_cell};
+use ringgate_protocol::types::{ColumnType, CqlValue, decode_value, encode_cell};
 
 use super::info::Snapshot;
 use super::select::{KeyFilter, SystemSelect};
