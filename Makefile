@@ -1,7 +1,9 @@
 # The two commands of the README:
 #   make demo   a real local Cassandra cluster and a short CQL session through a real driver
 #   make test   every check and test, against that real cluster (what CI runs)
-.PHONY: demo test cluster lint drivers unit auth gateway-auth tls cassandra-4.1 fuzz-smoke bench bench-smoke bench-compare bench-compare-shotover down
+# and, for the inner loop, `make check`: formatting, lints, docs and every test that needs no
+# cluster (unit, property, golden, the scripted state machines), in a few minutes.
+.PHONY: demo test check cluster lint drivers unit auth gateway-auth tls cassandra-4.1 fuzz-smoke bench bench-smoke bench-compare bench-compare-shotover down
 
 SHELL := /bin/bash
 FUZZ_SECONDS ?= 10
@@ -29,6 +31,15 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+
+# Everything that needs no Cassandra: tests whose binary is not named for the real cluster
+# (real_*, disruptive_*, auth_*, tls_*, gateway_auth) — unit, property (proptest), golden-byte
+# and scripted-node tests — then the doc tests.
+NO_CLUSTER := not binary(/^(real_|disruptive_|auth_|tls_|gateway_auth)/)
+check: lint
+	scripts/tools
+	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E '$(NO_CLUSTER)'
+	cargo test --workspace --doc --locked
 
 # Tests in `disruptive_*` files stop and start nodes: they run last, alone, one at a time.
 unit:

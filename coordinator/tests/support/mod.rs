@@ -3,7 +3,12 @@
 //! The suite expects the cluster the test command starts: `scripts/cluster up --nodes 3
 //! --topology two-dc`. A test that cannot reach it fails with the node's log tail; it never
 //! skips.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(dead_code, unused_imports, unreachable_pub, missing_docs)]
+
+pub use ringgate_test_support::{
+    cluster_id, cluster_script, key_values, log_tail, node_addr, node_dir, node_ip, python,
+    require_cluster,
+};
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
@@ -42,48 +47,6 @@ pub fn two_dc_nodes() -> Vec<ExpectedNode> {
     ]
 }
 
-/// The `scripts/cluster` instance the tests run against: `RINGGATE_CLUSTER_ID` (0..9,
-/// default 0). Instance 0 is the `two-dc` cluster on 127.0.0.1..3; instance K runs on
-/// 127.0.1K.1..3 (a cluster of another shape or Cassandra version, started by its own
-/// Makefile target).
-pub fn cluster_id() -> u8 {
-    match std::env::var("RINGGATE_CLUSTER_ID") {
-        Ok(id) => id
-            .parse()
-            .ok()
-            .filter(|id| *id <= 9)
-            .unwrap_or_else(|| panic!("RINGGATE_CLUSTER_ID must be 0..9, not {id:?}")),
-        Err(_) => 0,
-    }
-}
-
-/// The address of node `n` (1-based) of the instance under test.
-pub fn node_ip(n: u8) -> IpAddr {
-    match cluster_id() {
-        0 => IpAddr::from([127, 0, 0, n]),
-        k => IpAddr::from([127, 0, 10 + k, n]),
-    }
-}
-
-/// The native-protocol address of node `n` (1-based) of the instance under test.
-pub fn node_addr(n: u8) -> SocketAddr {
-    SocketAddr::new(node_ip(n), 9042)
-}
-
-/// Where `scripts/cluster` keeps node `n` of the instance under test.
-pub fn node_dir(n: u8) -> PathBuf {
-    let cache = std::env::var_os("RINGGATE_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/ringgate")
-        });
-    let cluster = match cluster_id() {
-        0 => "cluster".to_owned(),
-        k => format!("cluster{k}"),
-    };
-    cache.join(cluster).join(format!("node{n}"))
-}
-
 /// The shape of the instance under test, as `scripts/cluster env` prints it (nodes,
 /// topology, Cassandra version, ...), by variable name without its `RINGGATE_CLUSTER_` prefix.
 pub fn cluster_env() -> std::collections::BTreeMap<String, String> {
@@ -103,18 +66,6 @@ pub fn replication() -> String {
     } else {
         let nodes = env.get("NODES").map_or("1", String::as_str);
         format!("{{'class': 'NetworkTopologyStrategy', 'dc1': {nodes}}}")
-    }
-}
-
-/// The last `lines` lines of node `n`'s log, for failure messages.
-pub fn log_tail(n: u8, lines: usize) -> String {
-    let path = node_dir(n).join("logs/system.log");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let all: Vec<&str> = text.lines().collect();
-            all[all.len().saturating_sub(lines)..].join("\n")
-        }
-        Err(e) => format!("(no log at {}: {e})", path.display()),
     }
 }
 
@@ -150,25 +101,6 @@ pub fn parse_tokens<'a>(tokens: impl IntoIterator<Item = &'a String>) -> BTreeSe
                 .unwrap_or_else(|e| panic!("token {t:?} is not an i64: {e}"))
         })
         .collect()
-}
-
-/// Runs `scripts/cluster` with `args`, panicking with its output if it fails.
-pub fn cluster_script(args: &[&str]) -> String {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/cluster");
-    let out = std::process::Command::new(&script)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "scripts/cluster {args:?} failed:\n{text}"
-    );
-    text
 }
 
 /// A driver session to the whole cluster (for DDL and data made "from another client").
@@ -223,21 +155,6 @@ impl Drop for RestartOnDrop {
     }
 }
 
-/// The python of the project's venv (`scripts/python-env`: cqlsh, the Python driver, lz4).
-pub fn python() -> PathBuf {
-    let out = std::process::Command::new(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/python-env"),
-    )
-    .output()
-    .expect("scripts/python-env runs");
-    assert!(
-        out.status.success(),
-        "scripts/python-env failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("bin/python")
-}
-
 /// Starts a Ringgate node (front end + coordinator, in this process) on a free port of
 /// 127.0.0.1, joined to the real `two-dc` cluster with dc1 as its local DC, and returns where
 /// clients connect. The node serves until the test's runtime ends.
@@ -271,15 +188,6 @@ pub async fn ringgate_node_with(
         Arc::new(handler),
     ));
     addr
-}
-
-/// The `key=value` lines a driver scenario printed (see `tests/drivers/SCENARIO.md`), by key.
-pub fn key_values(stdout: &str) -> std::collections::BTreeMap<String, String> {
-    stdout
-        .lines()
-        .filter_map(|line| line.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect()
 }
 
 /// Asserts the facts every driver scenario prints (`tests/drivers/SCENARIO.md`) for one

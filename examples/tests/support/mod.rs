@@ -2,7 +2,9 @@
 //! drivers: starting a node (and reading its startup line), the drivers' programs
 //! (`coordinator/tests/drivers`), scraping the admin listener, and the addresses of a cluster
 //! instance other than the tests' own (`RINGGATE_CLUSTER_ID`, for the TLS cluster).
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(dead_code, unused_imports, unreachable_pub, missing_docs)]
+
+pub use ringgate_test_support::{gocql, key_values, python};
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -183,32 +185,6 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, body)
 }
 
-/// The python of the project's venv (`scripts/python-env`).
-pub fn python() -> PathBuf {
-    let out = Command::new(repo().join("scripts/python-env"))
-        .output()
-        .expect("scripts/python-env runs");
-    assert!(
-        out.status.success(),
-        "scripts/python-env failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("bin/python")
-}
-
-/// The gocql program (`scripts/go-env`).
-pub fn gocql() -> PathBuf {
-    let out = Command::new(repo().join("scripts/go-env"))
-        .output()
-        .expect("scripts/go-env runs (Go must be on the PATH)");
-    assert!(
-        out.status.success(),
-        "scripts/go-env failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
-
 /// `python ops.py <args>` (`coordinator/tests/drivers/python/ops.py`): whether it exited 0,
 /// its stdout and its stderr.
 pub fn ops_py(args: &[&str]) -> (bool, String, String) {
@@ -229,15 +205,6 @@ pub fn ops_py_command(args: &[&str]) -> Command {
         .arg(repo().join("coordinator/tests/drivers/python/ops.py"))
         .args(args);
     command
-}
-
-/// The `key=value` lines of a driver program's output.
-pub fn key_values(stdout: &str) -> BTreeMap<String, String> {
-    stdout
-        .lines()
-        .filter_map(|line| line.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect()
 }
 
 /// One scrape of the node's `/metrics`, checked by the Prometheus project's strict OpenMetrics

@@ -4,7 +4,19 @@
 //! The cluster is instance `RINGGATE_CLUSTER_ID` of `scripts/cluster` (0, the test cluster,
 //! when unset): its nodes are 127.0.0.x for instance 0 and 127.0.1K.x for instance K. A
 //! gateway that cannot join fails the test with its own output and the node's log tail.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(dead_code, unused_imports, unreachable_pub, missing_docs)]
+
+pub use ringgate_test_support::{cluster_id, python};
+
+/// The address of node `n` (1-based) of the instance, as text.
+pub fn node_ip(n: u8) -> String {
+    ringgate_test_support::node_ip(n).to_string()
+}
+
+/// The last lines of node `n`'s log, for failure messages.
+pub fn log_tail(n: u8) -> String {
+    ringgate_test_support::log_tail(n, 40)
+}
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -13,43 +25,6 @@ use std::process::{Child, Command, Stdio};
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-
-/// The instance of `scripts/cluster` the tests run against.
-pub fn cluster_id() -> u8 {
-    std::env::var("RINGGATE_CLUSTER_ID")
-        .ok()
-        .and_then(|k| k.parse().ok())
-        .unwrap_or(0)
-}
-
-/// The address of node `n` (1-based) of the instance.
-pub fn node_ip(n: u8) -> String {
-    match cluster_id() {
-        0 => format!("127.0.0.{n}"),
-        k => format!("127.0.1{k}.{n}"),
-    }
-}
-
-/// The last lines of node `n`'s log, for failure messages.
-pub fn log_tail(n: u8) -> String {
-    let cache = std::env::var_os("RINGGATE_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/ringgate")
-        });
-    let dir = match cluster_id() {
-        0 => "cluster".to_owned(),
-        k => format!("cluster{k}"),
-    };
-    let path = cache.join(dir).join(format!("node{n}/logs/system.log"));
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let lines: Vec<&str> = text.lines().collect();
-            lines[lines.len().saturating_sub(40)..].join("\n")
-        }
-        Err(e) => format!("(no log at {}: {e})", path.display()),
-    }
-}
 
 /// A running `ringgate-gateway`; killed when dropped.
 pub struct Gateway {
@@ -335,20 +310,6 @@ pub fn url_encode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-/// The python of the project's venv (`scripts/python-env`: the Python driver).
-pub fn python() -> PathBuf {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/python-env");
-    let out = Command::new(&script)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "scripts/python-env failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("bin/python")
 }
 
 /// Runs a Python program (with the driver at hand) and returns its stdout; panics with its
