@@ -103,10 +103,17 @@ pub fn parse_tokens<'a>(tokens: impl IntoIterator<Item = &'a String>) -> BTreeSe
         .collect()
 }
 
-/// A driver session to the whole cluster (for DDL and data made "from another client").
+/// A driver session to the whole cluster (for DDL and data made "from another client"), at
+/// QUORUM: the driver picks coordinators in either DC, and its default LOCAL_QUORUM would not
+/// read a write made through a coordinator of the other DC.
 pub async fn session() -> Session {
+    let quorum = scylla::client::execution_profile::ExecutionProfile::builder()
+        .consistency(scylla::statement::Consistency::Quorum)
+        .build()
+        .into_handle();
     let built = SessionBuilder::new()
         .known_node_addr(node_addr(1))
+        .default_execution_profile_handle(quorum)
         .connection_timeout(Duration::from_secs(10))
         .build()
         .await;
