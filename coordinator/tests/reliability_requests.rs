@@ -24,8 +24,8 @@ use support::{RestartOnDrop, cluster_env, cluster_script, node_addr};
 const KEYSPACE: &str = "rg_rel_api";
 /// Tasks writing at once.
 const WRITERS: usize = 16;
-/// Each writer's pause between writes: about 16 / 20 ms = 800 writes a second in all.
-const PAUSE: Duration = Duration::from_millis(20);
+/// Each writer's pause between writes: at most 16 / 40 ms = 400 writes a second in all.
+const PAUSE: Duration = Duration::from_millis(40);
 
 async fn script(args: Vec<String>) {
     tokio::task::spawn_blocking(move || {
