@@ -50,7 +50,8 @@ pub struct ServerConfig {
     /// requests in flight.
     pub drain_grace: Duration,
     /// A client connection that sends nothing for this long while none of its requests is in
-    /// flight (one that sent half an envelope and went silent, say) is closed; so is one whose
+    /// flight and nothing was written to it (one that sent half an envelope and went silent,
+    /// say) is closed; so is one whose
     /// responses could not be written for this long (a client that stopped reading: the node
     /// stops reading from it as soon as its socket's buffer is full, and waits this long for
     /// it to read). `None`: never.

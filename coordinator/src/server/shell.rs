@@ -225,7 +225,7 @@ where
     // requests are refused) rather than from held requests it released.
     let mut from_read = false;
     let idle_timeout = config.idle_timeout;
-    let mut last_read = tokio::time::Instant::now();
+    let mut last_active = tokio::time::Instant::now();
     // One timer for the connection's life, reset only when it fires early.
     let mut idle_timer = std::pin::pin!(tokio::time::sleep(
         idle_timeout.unwrap_or(Duration::from_secs(3600))
@@ -265,6 +265,10 @@ where
             // from it: its requests stay in its socket, not in the node's memory.
             write_within(&mut socket, &bytes, config.idle_timeout).await?;
             metrics.bytes_out(bytes.len());
+            if idle_timeout.is_some() {
+                // An answer just went out: the client's silence counts from now.
+                last_active = tokio::time::Instant::now();
+            }
         }
         if session.is_closed() {
             return socket.shutdown().await;
@@ -285,7 +289,7 @@ where
                     return Ok(());
                 }
                 if idle_timeout.is_some() {
-                    last_read = tokio::time::Instant::now();
+                    last_active = tokio::time::Instant::now();
                 }
                 metrics.bytes_in(n);
                 from_read = true;
@@ -306,10 +310,10 @@ where
             }
             _ = all_idle.changed(), if ticket.is_idle() => {}
             () = idle_timer.as_mut(), if idle => {
-                // The timer was set at the last read before it, or earlier: what counts is how
-                // long ago the client last sent something.
+                // The timer was set at the last read or write before it, or earlier: what
+                // counts is how long ago the connection last moved bytes.
                 let limit = idle_timeout.unwrap_or_default();
-                let deadline = last_read + limit;
+                let deadline = last_active + limit;
                 if deadline <= tokio::time::Instant::now() {
                     tracing::info!(%peer, timeout = ?limit, "closing a client idle too long");
                     return Ok(());

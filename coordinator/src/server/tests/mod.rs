@@ -20,6 +20,7 @@ use crate::server::system::{RinggateNode, SystemInfo, SystemTables};
 mod auth;
 mod drain;
 mod handshake;
+mod idle;
 mod interaction;
 mod malformed;
 mod requests;
