@@ -259,10 +259,18 @@ async fn acknowledged_writes_survive_a_replica_killed_mid_run_through_the_reques
         .sum::<u64>() as f64
         / 5.0;
     let last = end.as_millis() as u64 / 100 - 10;
-    let lowest = (fault_tenth..=last).map(window).min().unwrap_or(0);
-    let recovered = (fault_tenth..=last)
-        .find(|t| window(*t) as f64 >= before / 2.0)
-        .map(|t| (t - fault_tenth) as f64 / 10.0);
+    // The dip's bottom, then the first window from there at half of before again.
+    let bottom = (fault_tenth..=last)
+        .min_by_key(|t| window(*t))
+        .unwrap_or(fault_tenth);
+    let lowest = window(bottom);
+    let recovered = if lowest as f64 >= before / 2.0 {
+        Some(0.0)
+    } else {
+        (bottom..=last)
+            .find(|t| window(*t) as f64 >= before / 2.0)
+            .map(|t| (t - fault_tenth) as f64 / 10.0)
+    };
     println!(
         "figure replica SIGKILL (request API): attempted={attempted} acknowledged={} \
          failed={failed} lost=0 unprepared=0 failures={:?} throughput_before={before:.0}/s \

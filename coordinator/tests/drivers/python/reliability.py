@@ -48,7 +48,7 @@ PreparedQueryNotFound.__init__ = _counting_init
 
 # Writes a second at most: enough to see throughput fall and recover, few enough to read
 # every acknowledged key back in seconds.
-RATE = 400
+RATE = 250
 
 
 def say(key, value):
