@@ -3,7 +3,7 @@
 #   make test   every check and test, against that real cluster (what CI runs)
 # and, for the inner loop, `make check`: formatting, lints, docs and every test that needs no
 # cluster (unit, property, golden, the scripted state machines), in a few minutes.
-.PHONY: demo test check cluster lint drivers unit auth gateway-auth tls cassandra-4.1 fuzz-smoke bench bench-smoke bench-compare bench-compare-shotover down
+.PHONY: demo test check cluster lint drivers unit auth gateway-auth tls cassandra-4.1 reliability soak fuzz-smoke bench bench-smoke bench-compare bench-compare-shotover down
 
 SHELL := /bin/bash
 FUZZ_SECONDS ?= 10
@@ -17,7 +17,7 @@ demo:
 cluster:
 	scripts/cluster up --nodes 3 --topology two-dc
 
-test: cluster lint drivers unit bench-smoke gateway-auth fuzz-smoke tls cassandra-4.1 auth
+test: cluster lint drivers unit bench-smoke gateway-auth fuzz-smoke tls cassandra-4.1 auth reliability
 
 # The real drivers the node is tested with, from their registries (pinned; built once into
 # ~/.cache/ringgate): Python driver and cqlsh, Node.js driver, gocql, Java driver.
@@ -33,9 +33,9 @@ lint:
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 # Everything that needs no Cassandra: tests whose binary is not named for the real cluster
-# (real_*, disruptive_*, auth_*, tls_*, gateway_auth) — unit, property (proptest), golden-byte
+# (real_*, disruptive_*, auth_*, tls_*, gateway_auth, reliability_*) — unit, property (proptest), golden-byte
 # and scripted-node tests — then the doc tests.
-NO_CLUSTER := not binary(/^(real_|disruptive_|auth_|tls_|gateway_auth)/)
+NO_CLUSTER := not binary(/^(real_|disruptive_|auth_|tls_|gateway_auth|reliability_)/)
 check: lint
 	scripts/tools
 	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E '$(NO_CLUSTER)'
@@ -44,7 +44,7 @@ check: lint
 # Tests in `disruptive_*` files stop and start nodes: they run last, alone, one at a time.
 unit:
 	scripts/tools
-	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'not binary(/^disruptive_/) and not binary(/^auth_/) and not binary(/^gateway_auth/) and not binary(/^tls_/)'
+	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'not binary(/^disruptive_/) and not binary(/^auth_/) and not binary(/^gateway_auth/) and not binary(/^tls_/) and not binary(/^reliability_/)'
 	cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'binary(/^disruptive_/)' --test-threads 1
 	cargo test --workspace --doc --locked
 
@@ -82,6 +82,26 @@ tls:
 	RINGGATE_CLUSTER_ID=$(TLS_CLUSTER_ID) cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'binary(/^tls_/)' --test-threads 1; \
 	  rc=$$?; RINGGATE_CLUSTER_ID=$(TLS_CLUSTER_ID) scripts/cluster down; exit $$rc
 
+# Faults, hostile clients and a minute of sustained load (issue #14, RELIABILITY.md): three
+# nodes in one datacenter as their own instance (127.0.13.x), after the auth phase has shrunk
+# the tests' cluster to one node. `reliability_*` files kill, freeze and stop nodes: one test
+# at a time. Then 1,000 clients for 60 s (scripts/soak). The instance is stopped afterwards.
+RELIABILITY_CLUSTER ?= 3
+reliability:
+	scripts/tools
+	RINGGATE_CLUSTER_ID=$(RELIABILITY_CLUSTER) scripts/cluster up --nodes 3 --topology one-dc
+	RINGGATE_CLUSTER_ID=$(RELIABILITY_CLUSTER) cargo nextest run --workspace --locked --profile $${NEXTEST_PROFILE:-default} -E 'binary(/^reliability_/)' --test-threads 1 \
+	  && RINGGATE_CLUSTER_ID=$(RELIABILITY_CLUSTER) scripts/soak 60 1000; \
+	  rc=$$?; RINGGATE_CLUSTER_ID=$(RELIABILITY_CLUSTER) scripts/cluster down; exit $$rc
+
+# Ten minutes of 1,000 clients through a node (not part of `make test`): RSS flat within
+# ±10% after the warm-up, no error, sockets to the cluster O(nodes). On the reliability
+# instance; the report goes to target/soak/soak-600.json.
+soak:
+	RINGGATE_CLUSTER_ID=$(RELIABILITY_CLUSTER) scripts/cluster up --nodes 3 --topology one-dc
+	RINGGATE_CLUSTER_ID=$(RELIABILITY_CLUSTER) scripts/soak 600 1000; \
+	  rc=$$?; RINGGATE_CLUSTER_ID=$(RELIABILITY_CLUSTER) scripts/cluster down; exit $$rc
+
 fuzz-smoke:
 	@if ls fuzz/fuzz_targets/*.rs >/dev/null 2>&1; then \
 	  scripts/tools --fuzz && scripts/fuzz $(FUZZ_SECONDS); \
@@ -115,3 +135,4 @@ down:
 	RINGGATE_CLUSTER_ID=$(GATEWAY_AUTH_CLUSTER) scripts/cluster down
 	RINGGATE_CLUSTER_ID=$(TLS_CLUSTER_ID) scripts/cluster down
 	RINGGATE_CLUSTER_ID=$(CASSANDRA_41_INSTANCE) scripts/cluster down
+	RINGGATE_CLUSTER_ID=$(RELIABILITY_CLUSTER) scripts/cluster down

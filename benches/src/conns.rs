@@ -25,15 +25,15 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// One open, handshaken connection.
-struct Client {
+/// One open, handshaken connection (v4, one request at a time).
+pub(crate) struct Client {
     socket: TcpStream,
     codec: FrameCodec,
     buf: BytesMut,
 }
 
 impl Client {
-    async fn open(target: SocketAddr) -> Result<Self, String> {
+    pub(crate) async fn open(target: SocketAddr) -> Result<Self, String> {
         let socket = TcpStream::connect(target)
             .await
             .map_err(|e| format!("connect {target}: {e}"))?;
@@ -54,7 +54,7 @@ impl Client {
         Ok(client)
     }
 
-    async fn exchange(&mut self, request: &Request) -> Result<Envelope, String> {
+    pub(crate) async fn exchange(&mut self, request: &Request) -> Result<Envelope, String> {
         let mut body = BytesMut::new();
         request.encode(V, &mut body).map_err(|e| e.to_string())?;
         let header = Header::new(V, Direction::Request, 1, request.opcode());

@@ -12,7 +12,9 @@
 //! - [`forwarder`]: a byte-copying TCP forwarder, the floor of any proxy's cost;
 //! - [`compare`]: direct, forwarder, Ringgate (and shotover) side by side in alternated rounds;
 //! - [`report`]: JSON, summaries, medians and ratios;
-//! - [`conns`]: many client connections held at once, for what each costs in memory.
+//! - [`conns`]: many client connections held at once, for what each costs in memory;
+//! - [`soak`]: many client connections running prepared traffic for minutes, the node's
+//!   memory and backend sockets sampled all along.
 
 pub mod client;
 pub mod compare;
@@ -21,5 +23,6 @@ pub mod forwarder;
 pub mod load;
 pub mod procstat;
 pub mod report;
+pub mod soak;
 pub mod stub;
 pub mod workload;

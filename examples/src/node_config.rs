@@ -44,6 +44,9 @@ pub struct NodeConfig {
     pub max_in_flight: usize,
     /// On SIGTERM, how long to wait for the answers to requests in flight, in seconds.
     pub drain_grace_seconds: u64,
+    /// Close a client connection silent this long with nothing in flight, or whose responses
+    /// it has not read for this long, in seconds (0: never).
+    pub idle_timeout_seconds: u64,
     /// The cluster behind the node.
     pub cluster: ClusterSection,
     /// TLS on the client listener; plain TCP when absent.
@@ -149,6 +152,7 @@ impl Default for NodeConfig {
             max_connections: ringgate::server::DEFAULT_MAX_CONNECTIONS,
             max_in_flight: ringgate::server::DEFAULT_MAX_IN_FLIGHT,
             drain_grace_seconds: ringgate::server::DEFAULT_DRAIN_GRACE.as_secs(),
+            idle_timeout_seconds: ringgate::server::DEFAULT_IDLE_TIMEOUT.as_secs(),
             cluster: ClusterSection::default(),
             tls: None,
             replica_tls: None,
@@ -224,7 +228,7 @@ const fn key(
 }
 
 /// Every key, with its variable and flag.
-pub const KEYS: [Key; 26] = [
+pub const KEYS: [Key; 27] = [
     key(
         "listen",
         "RINGGATE_LISTEN",
@@ -294,6 +298,13 @@ pub const KEYS: [Key; 26] = [
         "drain-grace-seconds",
         Kind::Integer,
         "On SIGTERM, how long to wait for the answers to requests in flight",
+    ),
+    key(
+        "idle_timeout_seconds",
+        "RINGGATE_IDLE_TIMEOUT_SECONDS",
+        "idle-timeout-seconds",
+        Kind::Integer,
+        "Close a client connection that sends nothing for this long with no request in flight, or reads none of its responses for this long, in seconds (0: never)",
     ),
     key(
         "cluster.contact_points",
@@ -764,6 +775,12 @@ impl NodeConfig {
             return Err((
                 "drain_grace_seconds",
                 "more than a day: surely a mistake".to_owned(),
+            ));
+        }
+        if self.idle_timeout_seconds > 24 * 3600 {
+            return Err((
+                "idle_timeout_seconds",
+                "more than a day: use 0 to never close idle clients".to_owned(),
             ));
         }
         match (&self.cluster.username, &self.cluster.password) {

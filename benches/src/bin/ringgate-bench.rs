@@ -81,6 +81,48 @@ enum Command {
         #[arg(long, default_value_t = 6)]
         hold: u64,
     },
+    /// Many client connections running prepared traffic through a node for minutes; fails
+    /// on any error, on RSS moving more than the bound after the warm-up, or on too many
+    /// sockets to the cluster.
+    Soak(SoakArgs),
+}
+
+/// What `soak` takes.
+#[derive(Debug, Args)]
+struct SoakArgs {
+    /// The node.
+    #[arg(long)]
+    target: SocketAddr,
+    /// The node's process id, whose RSS and sockets are read.
+    #[arg(long)]
+    pid: u32,
+    /// Client connections.
+    #[arg(long, default_value_t = 1000)]
+    connections: usize,
+    /// Seconds of traffic.
+    #[arg(long, default_value_t = 600)]
+    seconds: u64,
+    /// Seconds of warm-up, whose samples the RSS bound ignores.
+    #[arg(long, default_value_t = 60)]
+    warmup: u64,
+    /// Each client's pause between requests, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pause_ms: u64,
+    /// Seconds between samples.
+    #[arg(long, default_value_t = 10)]
+    sample_seconds: u64,
+    /// The most the RSS may move after the warm-up, as a fraction of its mean.
+    #[arg(long, default_value_t = 0.10)]
+    max_rss_drift: f64,
+    /// The most sockets to the cluster the node may hold.
+    #[arg(long, default_value_t = 32)]
+    max_backend_sockets: usize,
+    /// Replication of the keyspace rg_soak.
+    #[arg(long, default_value = "{'class': 'NetworkTopologyStrategy', 'dc1': 1}")]
+    replication: String,
+    /// Where to write the report (JSON).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
 }
 
 /// What every workload run takes.
@@ -255,6 +297,7 @@ async fn main() {
                 .map(|json| println!("{json}"))
                 .map_err(|e| e.to_string())
         }),
+        Command::Soak(args) => soak(args).await,
     };
     if let Err(e) = outcome {
         eprintln!("ringgate-bench: {e}");
@@ -357,4 +400,58 @@ async fn compare(args: CompareArgs) -> Result<(), String> {
         first_port: args.first_port,
     };
     compare::run(&spec).await.map(drop)
+}
+
+async fn soak(args: SoakArgs) -> Result<(), String> {
+    let config = ringgate_benches::soak::SoakConfig {
+        target: args.target,
+        pid: args.pid,
+        connections: args.connections,
+        duration: Duration::from_secs(args.seconds),
+        warmup: Duration::from_secs(args.warmup),
+        pause: Duration::from_millis(args.pause_ms),
+        sample_every: Duration::from_secs(args.sample_seconds),
+        replication: args.replication,
+    };
+    let report = ringgate_benches::soak::run(config).await?;
+    let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+    if let Some(out) = &args.out {
+        std::fs::write(out, &json).map_err(|e| format!("{}: {e}", out.display()))?;
+    }
+    println!(
+        "soak: {} clients, {} requests, {} errors; RSS {:.1} MiB before, {:.1} MiB idle \
+         ({:.1} KiB per idle client), drift after warm-up {:.1}%, at most {} sockets to the cluster",
+        report.connections,
+        report.requests,
+        report.errors,
+        report.rss_before as f64 / 1_048_576.0,
+        report.rss_idle as f64 / 1_048_576.0,
+        report.bytes_per_idle_client / 1024.0,
+        report.rss_drift * 100.0,
+        report.max_backend_sockets
+    );
+    if report.errors > 0 {
+        return Err(format!(
+            "{} errors; the first: {}",
+            report.errors,
+            report.first_error.unwrap_or_default()
+        ));
+    }
+    if report.rss_drift > args.max_rss_drift {
+        return Err(format!(
+            "RSS moved {:.1}% after the warm-up (bound {:.1}%)",
+            report.rss_drift * 100.0,
+            args.max_rss_drift * 100.0
+        ));
+    }
+    if report.max_backend_sockets > args.max_backend_sockets {
+        return Err(format!(
+            "{} sockets to the cluster (bound {})",
+            report.max_backend_sockets, args.max_backend_sockets
+        ));
+    }
+    if report.requests == 0 {
+        return Err("no request was answered".to_owned());
+    }
+    Ok(())
 }

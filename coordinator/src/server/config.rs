@@ -22,6 +22,11 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// answer or its timeout error.
 pub const DEFAULT_DRAIN_GRACE: Duration = Duration::from_secs(30);
 
+/// Default bound on how long a client connection may stay silent with nothing in flight (and
+/// on how long one write to a client may stall): five minutes, well above the heartbeat
+/// interval of drivers (30 s), which keeps their idle connections busy.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// How a Ringgate node serves its clients; shared by every session.
 #[derive(Clone)]
 pub struct ServerConfig {
@@ -44,11 +49,19 @@ pub struct ServerConfig {
     /// The longest a drain ([`serve_until`](super::serve_until)) waits for the answers to
     /// requests in flight.
     pub drain_grace: Duration,
+    /// A client connection that sends nothing for this long while none of its requests is in
+    /// flight and nothing was written to it (one that sent half an envelope and went silent,
+    /// say) is closed; so is one whose
+    /// responses could not be written for this long (a client that stopped reading: the node
+    /// stops reading from it as soon as its socket's buffer is full, and waits this long for
+    /// it to read). `None`: never.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl ServerConfig {
     /// A configuration with the defaults: no authentication, no TLS, 16 MiB bodies, 2048
-    /// requests in flight per connection, 10,000 connections, a 30 s drain grace period.
+    /// requests in flight per connection, 10,000 connections, a 30 s drain grace period, a
+    /// five-minute idle timeout.
     pub fn new(system: Arc<SystemTables>) -> Self {
         ServerConfig {
             system,
@@ -59,6 +72,7 @@ impl ServerConfig {
             tls: None,
             metrics: ServerMetrics::new(),
             drain_grace: DEFAULT_DRAIN_GRACE,
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
         }
     }
 
@@ -86,6 +100,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_connections", &self.max_connections)
             .field("tls", &self.tls)
             .field("drain_grace", &self.drain_grace)
+            .field("idle_timeout", &self.idle_timeout)
             .finish_non_exhaustive()
     }
 }

@@ -57,8 +57,8 @@ pub use auth::{
     parse_sasl_plain,
 };
 pub use config::{
-    DEFAULT_DRAIN_GRACE, DEFAULT_MAX_BODY_LEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_IN_FLIGHT,
-    ServerConfig,
+    DEFAULT_DRAIN_GRACE, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BODY_LEN, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_IN_FLIGHT, ServerConfig,
 };
 pub use coordinated::{CoordinatorAuthenticator, CoordinatorHandler, system_tables};
 pub use drain::Drain;

@@ -224,6 +224,12 @@ where
     // Whether the session's new events come from bytes read (after the drain started, such
     // requests are refused) rather than from held requests it released.
     let mut from_read = false;
+    let idle_timeout = config.idle_timeout;
+    let mut last_active = tokio::time::Instant::now();
+    // One timer for the connection's life, reset only when it fires early.
+    let mut idle_timer = std::pin::pin!(tokio::time::sleep(
+        idle_timeout.unwrap_or(Duration::from_secs(3600))
+    ));
     loop {
         while let Some(event) = session.poll_event() {
             match event {
@@ -255,10 +261,14 @@ where
             }
         }
         if let Some(bytes) = session.transmit() {
-            socket.write_all(&bytes).await?;
-            // A no-op on TCP; over TLS it sends what the TLS layer still holds.
-            socket.flush().await?;
+            // While this write waits for a client that does not read, nothing else is read
+            // from it: its requests stay in its socket, not in the node's memory.
+            write_within(&mut socket, &bytes, config.idle_timeout).await?;
             metrics.bytes_out(bytes.len());
+            if idle_timeout.is_some() {
+                // An answer just went out: the client's silence counts from now.
+                last_active = tokio::time::Instant::now();
+            }
         }
         if session.is_closed() {
             return socket.shutdown().await;
@@ -270,11 +280,16 @@ where
             }
         }
         input.reserve(READ_CHUNK);
+        // Idle: nothing of the client's is in flight, so only what it sends can end the wait.
+        let idle = idle_timeout.is_some() && pending.is_empty() && session.held() == 0;
         tokio::select! {
             read = socket.read_buf(&mut input) => {
                 let n = read?;
                 if n == 0 {
                     return Ok(());
+                }
+                if idle_timeout.is_some() {
+                    last_active = tokio::time::Instant::now();
                 }
                 metrics.bytes_in(n);
                 from_read = true;
@@ -294,7 +309,46 @@ where
                 draining = true;
             }
             _ = all_idle.changed(), if ticket.is_idle() => {}
+            () = idle_timer.as_mut(), if idle => {
+                // The timer was set at the last read or write before it, or earlier: what
+                // counts is how long ago the connection last moved bytes.
+                let limit = idle_timeout.unwrap_or_default();
+                let deadline = last_active + limit;
+                if deadline <= tokio::time::Instant::now() {
+                    tracing::info!(%peer, timeout = ?limit, "closing a client idle too long");
+                    return Ok(());
+                }
+                idle_timer.as_mut().reset(deadline);
+            }
         }
+    }
+}
+
+/// Writes `bytes` (and flushes them), failing with `TimedOut` when the client takes more than
+/// `limit` to make room for them. No timer is set when the socket takes them at once.
+async fn write_within<S: AsyncWrite + Unpin>(
+    socket: &mut S,
+    bytes: &[u8],
+    limit: Option<Duration>,
+) -> io::Result<()> {
+    let write = async {
+        socket.write_all(bytes).await?;
+        // A no-op on TCP; over TLS it sends what the TLS layer still holds.
+        socket.flush().await
+    };
+    let mut write = std::pin::pin!(write);
+    if let std::task::Poll::Ready(done) = futures::poll!(write.as_mut()) {
+        return done;
+    }
+    let Some(limit) = limit else {
+        return write.await;
+    };
+    match tokio::time::timeout(limit, write).await {
+        Ok(done) => done,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("the client read none of its responses for {limit:?}"),
+        )),
     }
 }
 

@@ -319,6 +319,8 @@ async fn run(
     server.max_connections = config.max_connections;
     server.max_in_flight = config.max_in_flight;
     server.drain_grace = Duration::from_secs(config.drain_grace_seconds);
+    server.idle_timeout =
+        (config.idle_timeout_seconds > 0).then(|| Duration::from_secs(config.idle_timeout_seconds));
     server.tls = listener_tls;
     let passwords: Option<Arc<dyn Authenticator>> = config
         .auth

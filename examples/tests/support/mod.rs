@@ -259,7 +259,12 @@ pub struct Instance {
 impl Instance {
     /// The instance `RINGGATE_CLUSTER_ID` names; panics (never skips) when it is not up.
     pub fn from_env() -> Instance {
-        let id = std::env::var("RINGGATE_CLUSTER_ID").unwrap_or_else(|_| "2".to_owned());
+        Instance::from_env_or("2")
+    }
+
+    /// As [`Instance::from_env`], with `default` when `RINGGATE_CLUSTER_ID` is unset.
+    pub fn from_env_or(default: &str) -> Instance {
+        let id = std::env::var("RINGGATE_CLUSTER_ID").unwrap_or_else(|_| default.to_owned());
         let out = Command::new(repo().join("scripts/cluster"))
             .arg("env")
             .env("RINGGATE_CLUSTER_ID", &id)
@@ -268,8 +273,8 @@ impl Instance {
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             out.status.success(),
-            "cluster instance {id} is not set up (RINGGATE_CLUSTER_ID={id} scripts/cluster up \
-             --nodes 1 --topology one-dc --tls; `make tls` does it):\n{text}{}",
+            "cluster instance {id} is not set up (the Makefile target of these tests starts it: \
+             `make tls` for instance 2, `make reliability` for instance 3):\n{text}{}",
             String::from_utf8_lossy(&out.stderr)
         );
         let fields = key_values(&text);

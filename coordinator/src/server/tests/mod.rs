@@ -20,6 +20,7 @@ use ringgate_protocol::{Direction, Opcode, ProtocolVersion};
 mod auth;
 mod drain;
 mod handshake;
+mod idle;
 mod interaction;
 mod malformed;
 mod requests;
