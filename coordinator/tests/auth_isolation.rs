@@ -23,7 +23,7 @@ use ringgate::protocol::message::{
 };
 use ringgate::protocol::{Direction, ProtocolVersion};
 use ringgate::request::{Coordinator, CoordinatorConfig, RequestOptions};
-use ringgate::server::system::RinggateNode;
+use ringgate::server::served_tables::RinggateNode;
 use ringgate::server::{CoordinatorHandler, ServerConfig, serve, system_tables};
 use support::node_addr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
