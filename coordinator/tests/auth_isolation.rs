@@ -2,7 +2,8 @@
 //! node (the test command's auth phase): each succeeds and fails exactly as it does directly
 //! against Cassandra, with the same error codes, for reads, writes, DDL and EXECUTEs of ids
 //! the other role prepared; nothing a client sends before AUTH_SUCCESS runs; a wrong password
-//! is refused with the cluster's own error.
+//! is refused with the cluster's own error; sessions logged in with tokens standing for the two
+//! roles, many at once, each get only their own role's answers.
 //!
 //! Raw protocol clients (v4), so that the codes are compared as they come and requests can be
 //! sent where a driver never would: before authentication, or naming another role's statement.
@@ -22,9 +23,8 @@ use ringgate::protocol::message::{
     ResultBody, Startup, split_response_body,
 };
 use ringgate::protocol::{Direction, ProtocolVersion};
-use ringgate::request::{Coordinator, CoordinatorConfig, RequestOptions};
-use ringgate::server::served_tables::RinggateNode;
-use ringgate::server::{CoordinatorHandler, ServerConfig, serve, system_tables};
+use ringgate::request::{Coordinator, RequestOptions};
+use ringgate::server::{AuthenticatedUser, IssuedTokens, TokenAuthenticator};
 use support::node_addr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -180,20 +180,6 @@ fn execute(id: &Bytes) -> Request {
     ))
 }
 
-async fn admin() -> Coordinator {
-    let mut config = CoordinatorConfig::new(vec![node_addr(1)]);
-    config.credentials = Some(Credentials {
-        username: "cassandra".into(),
-        password: "cassandra".into(),
-    });
-    Coordinator::connect(config).await.unwrap_or_else(|e| {
-        panic!(
-            "cannot log in as cassandra (is the auth cluster up?): {e}\n{}",
-            support::log_tail(1, 50)
-        )
-    })
-}
-
 /// Keyspace `rg_iso` with tables `a` and `b`; role `rg_iso_a` may read and write `a` and
 /// create tables in the keyspace, role `rg_iso_b` may only read `b`.
 async fn roles(c: &Coordinator) {
@@ -263,28 +249,15 @@ async fn matrix(
     out
 }
 
-/// A Ringgate node over `c` whose clients log in with their cluster credentials.
-async fn node(c: Coordinator) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let tables = system_tables(
-        &c,
-        RinggateNode::new(addr.ip(), addr.port(), "dc1", "rack1"),
-        Vec::new(),
-    )
-    .unwrap();
-    let handler = CoordinatorHandler::new(c);
-    let config = ServerConfig::new(tables).with_authenticator(Arc::new(handler.authenticator()));
-    tokio::spawn(serve(listener, Arc::new(config), Arc::new(handler)));
-    addr
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_roles_through_one_node_succeed_and_fail_exactly_as_directly() {
-    let c = admin().await;
+    let c = support::auth_admin().await;
     roles(&c).await;
     let direct = node_addr(1);
-    let through = node(admin().await).await;
+    let through = support::auth_node(support::auth_admin().await, |handler| {
+        Arc::new(handler.authenticator())
+    })
+    .await;
     // Each run of the matrices starts without the table rg_iso_a makes (its CREATE ... IF NOT
     // EXISTS answers a schema change the first time only).
     let fresh = async || {
@@ -348,9 +321,12 @@ async fn two_roles_through_one_node_succeed_and_fail_exactly_as_directly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_runs_before_auth_success_and_a_wrong_password_gets_the_clusters_error() {
-    let c = admin().await;
+    let c = support::auth_admin().await;
     roles(&c).await;
-    let through = node(admin().await).await;
+    let through = support::auth_node(support::auth_admin().await, |handler| {
+        Arc::new(handler.authenticator())
+    })
+    .await;
 
     // The cluster's refusal of a wrong password, directly and through the node.
     let direct = Client::login(node_addr(1), "rg_iso_a", "wrong")
@@ -417,5 +393,135 @@ fn outcome_or_other(response: Response) -> String {
             ok => format!("{ok:?}"),
         },
         other => format!("{other:?}"),
+    }
+}
+
+/// The roles `LIST ROLES` names: run by a role without DESCRIBE on all roles, the roles granted
+/// to the role running it, so the answer says who ran it.
+fn roles_listed(response: Response) -> Result<Vec<String>, Outcome> {
+    let rows = match response {
+        Response::Result(ResultBody::Rows(rows)) => rows,
+        other => return Err(outcome(other)),
+    };
+    let columns = rows
+        .metadata
+        .columns
+        .as_ref()
+        .expect("LIST ROLES's columns");
+    assert_eq!(columns[0].name, "role");
+    Ok(rows
+        .rows()
+        .unwrap()
+        .map(|row| {
+            row.unwrap()
+                .get_as::<String>(0, &columns[0].typ, V4)
+                .unwrap()
+        })
+        .collect())
+}
+
+/// Sessions of two gateway users, logged in with tokens that stand for `rg_iso_a` and
+/// `rg_iso_b`, many at once through one node over its shared backend pools: every answer each
+/// session gets is its own role's — `LIST ROLES` (as a QUERY, and as an EXECUTE of the one id
+/// both roles' sessions share) names its role and no other, and each reads the table its
+/// role may read and is refused the other's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_of_one_user_never_reach_another_users_session() {
+    const SESSIONS_PER_USER: usize = 8;
+    const ROUNDS: usize = 25;
+
+    let c = support::auth_admin().await;
+    roles(&c).await;
+
+    // The probe, directly: what LIST ROLES answers each role.
+    for (role, password) in [("rg_iso_a", "a-pw"), ("rg_iso_b", "b-pw")] {
+        let mut direct = Client::login(node_addr(1), role, password).await.unwrap();
+        let listed = roles_listed(direct.ask(query("LIST ROLES")).await);
+        assert_eq!(listed, Ok(vec![role.to_string()]), "LIST ROLES as {role}");
+    }
+
+    let tokens = Arc::new(IssuedTokens::new());
+    let issue = |user: &str, role: &str, password: &str| {
+        tokens
+            .issue(
+                AuthenticatedUser {
+                    user: user.into(),
+                    backend: Some(Credentials {
+                        username: role.into(),
+                        password: password.into(),
+                    }),
+                },
+                Duration::from_secs(3600),
+            )
+            .unwrap()
+    };
+    let users = [
+        ("rg_iso_a", issue("gateway-a", "rg_iso_a", "a-pw")),
+        ("rg_iso_b", issue("gateway-b", "rg_iso_b", "b-pw")),
+    ];
+    let store = tokens.clone();
+    let through = support::auth_node(support::auth_admin().await, move |_| {
+        Arc::new(TokenAuthenticator::new(store))
+    })
+    .await;
+
+    let mut sessions = tokio::task::JoinSet::new();
+    for i in 0..SESSIONS_PER_USER * users.len() {
+        let (role, token) = users[i % users.len()].clone();
+        sessions.spawn(async move {
+            let mut client = Client::login(through, "token", &token)
+                .await
+                .unwrap_or_else(|e| panic!("session {i} ({role}) cannot log in: {e:?}"));
+            let list_roles = prepared_id(
+                client
+                    .ask(Request::Prepare(Prepare::new("LIST ROLES")))
+                    .await,
+            );
+            let (mine, theirs) = if role == "rg_iso_a" {
+                ("a", "b")
+            } else {
+                ("b", "a")
+            };
+            let read = |table| query(&format!("SELECT v FROM rg_iso.{table} WHERE k = 1"));
+            for round in 0..ROUNDS {
+                // Pipelined, so that the session's requests interleave with the others' on the
+                // node's backend connections.
+                client
+                    .send_all(&[
+                        (1, query("LIST ROLES")),
+                        (2, execute(&list_roles)),
+                        (3, read(mine)),
+                        (4, read(theirs)),
+                    ])
+                    .await;
+                let mut answers = BTreeMap::new();
+                while answers.len() < 4 {
+                    let (stream, response) = client.next().await.expect("an answer");
+                    answers.insert(stream, response);
+                }
+                let context = format!("session {i} ({role}), round {round}");
+                for stream in [1, 2] {
+                    let listed = roles_listed(answers.remove(&stream).unwrap());
+                    assert_eq!(
+                        listed,
+                        Ok(vec![role.to_string()]),
+                        "{context}, stream {stream}"
+                    );
+                }
+                assert_eq!(
+                    outcome(answers.remove(&3).unwrap()).code(),
+                    "ok rows",
+                    "{context}: reads {mine}"
+                );
+                assert_eq!(
+                    outcome(answers.remove(&4).unwrap()).code(),
+                    "error 0x2100",
+                    "{context}: reads {theirs}"
+                );
+            }
+        });
+    }
+    while let Some(done) = sessions.join_next().await {
+        done.unwrap();
     }
 }

@@ -13,27 +13,8 @@ use std::time::Duration;
 
 use ringgate::pool::Credentials;
 use ringgate::protocol::types::CqlValue;
-use ringgate::request::{Coordinator, CoordinatorConfig, RequestError, RequestOptions};
-use ringgate::server::served_tables::RinggateNode;
-use ringgate::server::{
-    AuthenticatedUser, Authenticator, CoordinatorHandler, IssuedTokens, ServerConfig,
-    TokenAuthenticator, serve, system_tables,
-};
-use support::node_addr;
-
-async fn admin() -> Coordinator {
-    let mut config = CoordinatorConfig::new(vec![node_addr(1)]);
-    config.credentials = Some(Credentials {
-        username: "cassandra".into(),
-        password: "cassandra".into(),
-    });
-    Coordinator::connect(config).await.unwrap_or_else(|e| {
-        panic!(
-            "cannot log in as cassandra (is the auth cluster up?): {e}\n{}",
-            support::log_tail(1, 50)
-        )
-    })
-}
+use ringgate::request::{Coordinator, RequestError, RequestOptions};
+use ringgate::server::{AuthenticatedUser, IssuedTokens, TokenAuthenticator};
 
 /// A keyspace with a row, and a user who may only read it.
 async fn reader(c: &Coordinator) {
@@ -53,7 +34,7 @@ async fn reader(c: &Coordinator) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_sessions_run_as_their_user() {
-    let c = admin().await;
+    let c = support::auth_admin().await;
     reader(&c).await;
     let o = RequestOptions::default();
 
@@ -140,26 +121,6 @@ cluster.shutdown()
 print("|".join(out))
 "#;
 
-/// A Ringgate node over `c`, its clients checked by the authenticator `auth` makes from the
-/// node's handler; where clients connect.
-async fn node(
-    c: Coordinator,
-    auth: impl FnOnce(&CoordinatorHandler) -> Arc<dyn Authenticator>,
-) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let tables = system_tables(
-        &c,
-        RinggateNode::new(addr.ip(), addr.port(), "dc1", "rack1"),
-        Vec::new(),
-    )
-    .unwrap();
-    let handler = CoordinatorHandler::new(c);
-    let config = ServerConfig::new(tables).with_authenticator(auth(&handler));
-    tokio::spawn(serve(listener, Arc::new(config), Arc::new(handler)));
-    addr
-}
-
 /// What [`SCRIPT`] reports for a client logging in to the node at `addr` as `user`.
 async fn login_and_write(addr: SocketAddr, user: &'static str, password: String) -> String {
     tokio::task::spawn_blocking(move || {
@@ -180,9 +141,9 @@ async fn login_and_write(addr: SocketAddr, user: &'static str, password: String)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_nodes_clients_log_in_with_their_own_credentials() {
-    let c = admin().await;
+    let c = support::auth_admin().await;
     reader(&c).await;
-    let addr = node(c, |handler| Arc::new(handler.authenticator())).await;
+    let addr = support::auth_node(c, |handler| Arc::new(handler.authenticator())).await;
     let run = |user, password: &str| login_and_write(addr, user, password.to_owned());
     assert_eq!(
         run("rg_reader", "reader-pw").await,
@@ -197,7 +158,7 @@ async fn the_nodes_clients_log_in_with_their_own_credentials() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_log_clients_in_as_the_cluster_roles_they_stand_for() {
-    let c = admin().await;
+    let c = support::auth_admin().await;
     reader(&c).await;
     let tokens = Arc::new(IssuedTokens::new());
     let day = Duration::from_secs(24 * 3600);
@@ -225,7 +186,7 @@ async fn tokens_log_clients_in_as_the_cluster_roles_they_stand_for() {
         )
         .unwrap();
     let by_token = tokens.clone();
-    let addr = node(c, move |handler| {
+    let addr = support::auth_node(c, move |handler| {
         Arc::new(TokenAuthenticator::new(by_token).with_fallback(Arc::new(handler.authenticator())))
     })
     .await;

@@ -197,6 +197,49 @@ pub async fn ringgate_node_with(
     addr
 }
 
+/// The superuser's coordinator on the auth phase's PasswordAuthenticator node (`scripts/cluster
+/// up --nodes 1 --topology one-dc --auth`).
+pub async fn auth_admin() -> ringgate::request::Coordinator {
+    use ringgate::pool::Credentials;
+    use ringgate::request::{Coordinator, CoordinatorConfig};
+
+    let mut config = CoordinatorConfig::new(vec![node_addr(1)]);
+    config.credentials = Some(Credentials {
+        username: "cassandra".into(),
+        password: "cassandra".into(),
+    });
+    Coordinator::connect(config).await.unwrap_or_else(|e| {
+        panic!(
+            "cannot log in as cassandra (is the auth cluster up?): {e}\n{}",
+            log_tail(1, 50)
+        )
+    })
+}
+
+/// A Ringgate node over `c` (in this process, on a free port of 127.0.0.1) whose clients log
+/// in through the authenticator `auth` makes from the node's handler; returns where clients
+/// connect.
+pub async fn auth_node(
+    c: ringgate::request::Coordinator,
+    auth: impl FnOnce(&ringgate::server::CoordinatorHandler) -> Arc<dyn ringgate::server::Authenticator>,
+) -> SocketAddr {
+    use ringgate::server::served_tables::RinggateNode;
+    use ringgate::server::{CoordinatorHandler, ServerConfig, serve, system_tables};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tables = system_tables(
+        &c,
+        RinggateNode::new(addr.ip(), addr.port(), "dc1", "rack1"),
+        Vec::new(),
+    )
+    .unwrap();
+    let handler = CoordinatorHandler::new(c);
+    let config = ServerConfig::new(tables).with_authenticator(auth(&handler));
+    tokio::spawn(serve(listener, Arc::new(config), Arc::new(handler)));
+    addr
+}
+
 /// Asserts the facts every driver scenario prints (`tests/drivers/SCENARIO.md`) for one
 /// configuration: `field` reads a key of it, `local` is the node's `address:port`, `label`
 /// names the configuration and `output` is what to show on a failure. Driver-specific keys
