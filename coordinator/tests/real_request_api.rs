@@ -1217,3 +1217,68 @@ async fn use_is_refused_plain_or_prepared_and_shared_connections_keep_no_keyspac
         );
     }
 }
+
+/// Cassandra drops the prepared statements of a table whenever its schema changes (here:
+/// columns added, an index created, one after the other, as a gateway creates a table and
+/// its indexes), and a change still spreading can take a statement away again right after
+/// it was healed. Writers running a prepared statement all along never see UNPREPARED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_writes_go_on_while_their_tables_schema_changes() {
+    const WRITERS: i32 = 8;
+    let c = connect(|_| {}).await;
+    schema(&c).await;
+    for ddl in [
+        "DROP TABLE IF EXISTS rg_api.churn",
+        "CREATE TABLE rg_api.churn (k int PRIMARY KEY, v text)",
+    ] {
+        c.query(ddl, (), &opts()).await.unwrap();
+    }
+    let insert = c
+        .prepare("INSERT INTO rg_api.churn (k, v) VALUES (?, ?)")
+        .await
+        .unwrap();
+    let before = c.metrics().snapshot().reprepares;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let writers = (0..WRITERS).map(|w| {
+        let (c, insert, stop) = (&c, &insert, &stop);
+        async move {
+            let mut k = w * 1_000_000;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                c.execute(
+                    insert,
+                    vec![CqlValue::Int(k), CqlValue::Text("v".into())],
+                    &opts(),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("writer {w}, key {k}: {e}"));
+                k += 1;
+            }
+            k - w * 1_000_000
+        }
+    });
+    let changes = async {
+        for ddl in [
+            "ALTER TABLE rg_api.churn ADD a int",
+            "ALTER TABLE rg_api.churn ADD b text",
+            "CREATE CUSTOM INDEX churn_v ON rg_api.churn (v) USING 'StorageAttachedIndex'",
+            "ALTER TABLE rg_api.churn ADD c boolean",
+            "ALTER TABLE rg_api.churn ADD d double",
+        ] {
+            c.query(ddl, (), &opts())
+                .await
+                .unwrap_or_else(|e| panic!("{ddl}: {e}"));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    };
+    let (written, ()) = tokio::join!(futures::future::join_all(writers), changes);
+    let healed = c.metrics().snapshot().reprepares - before;
+    println!(
+        "writes: {}, statements healed: {healed}",
+        written.iter().sum::<i32>()
+    );
+    assert!(
+        healed > 0,
+        "the schema changes never took the statement away: this test tests nothing"
+    );
+}

@@ -73,6 +73,13 @@ pub(crate) trait Speculation {
 /// How many UNPREPARED answers one attempt heals before it fails with the last one.
 const MAX_HEALS_PER_ATTEMPT: u8 = 16;
 
+/// How many times in a row one attempt heals the same statement. A node drops the prepared
+/// statements of a table each time the table's schema changes (a column added, an index
+/// created), so DDL still spreading through the cluster — a table and its indexes created
+/// one after the other — can take a statement away again right after its heal. Past this,
+/// the node's UNPREPARED is the answer (it cannot keep the statement, e.g. a full cache).
+const MAX_HEALS_OF_ONE_STATEMENT: u8 = 5;
+
 /// A statement id, hashed: what an attempt remembers of the statement it healed last.
 fn id_hash(id: &[u8]) -> u64 {
     use std::hash::{Hash, Hasher};
@@ -87,10 +94,12 @@ struct Running {
     node: SocketAddr,
     /// How many UNPREPARED answers this attempt healed: a batch names the statements its node
     /// lost one at a time, so an attempt heals up to [`MAX_HEALS_PER_ATTEMPT`], each statement
-    /// once in a row (the same one again right after its heal is the node's answer).
+    /// up to [`MAX_HEALS_OF_ONE_STATEMENT`] times in a row.
     heals: u8,
     /// The statement healed last ([`id_hash`]).
     last_healed: Option<u64>,
+    /// How many heals in a row were of `last_healed`.
+    healed_in_a_row: u8,
 }
 
 /// One request's loop over its query plan. See the module documentation.
@@ -201,11 +210,14 @@ impl<'s, P: Iterator<Item = SocketAddr>> RequestLoop<'s, P> {
         if let NodeFailure::Server(error) = &failure
             && let ErrorDetails::Unprepared { id } = &error.details
             && run.heals < MAX_HEALS_PER_ATTEMPT
-            && run.last_healed != Some(id_hash(id))
+            && (run.last_healed != Some(id_hash(id))
+                || run.healed_in_a_row < MAX_HEALS_OF_ONE_STATEMENT)
         {
+            let again = run.last_healed == Some(id_hash(id));
             self.repreparing.push(Running {
                 heals: run.heals + 1,
                 last_healed: Some(id_hash(id)),
+                healed_in_a_row: if again { run.healed_in_a_row + 1 } else { 1 },
                 ..run
             });
             self.actions.push(Action::Reprepare {
@@ -302,6 +314,7 @@ impl<'s, P: Iterator<Item = SocketAddr>> RequestLoop<'s, P> {
             node,
             heals: 0,
             last_healed: None,
+            healed_in_a_row: 0,
         });
         if newest || self.newest.is_none() {
             self.newest = Some(node);
