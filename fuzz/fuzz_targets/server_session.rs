@@ -5,14 +5,14 @@
 //! session buffers stays bounded.
 #![no_main]
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::{BufMut, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use ringgate::protocol::message::{Response, ResultBody};
 use ringgate::server::served_tables::{RinggateNode, SystemInfo, SystemTables};
 use ringgate::server::{
-    AuthFailure, Authenticator, Credentials, AuthenticatedUser, Reply, ServerConfig, ServerSession,
+    AuthFailure, AuthenticatedUser, Authenticator, Credentials, Reply, ServerConfig, ServerSession,
     SessionEvent,
 };
 
@@ -49,7 +49,15 @@ fn startup(version: u8, compression: Option<&str>) -> Vec<u8> {
     out
 }
 
+/// The two configurations (without and with authentication), built once: the session only
+/// reads them, so building the served tables again for every input is wasted work.
 fn config(auth: bool) -> Arc<ServerConfig> {
+    static CONFIGS: OnceLock<[Arc<ServerConfig>; 2]> = OnceLock::new();
+    let configs = CONFIGS.get_or_init(|| [build_config(false), build_config(true)]);
+    Arc::clone(&configs[usize::from(auth)])
+}
+
+fn build_config(auth: bool) -> Arc<ServerConfig> {
     let local = RinggateNode::new([127, 0, 0, 1].into(), 9042, "dc1", "rack1");
     let tables = SystemTables::new(SystemInfo::new(local, "fuzz")).expect("valid info");
     let mut config = ServerConfig::new(Arc::new(tables));
