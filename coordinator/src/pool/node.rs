@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use ringgate_protocol::message::ErrorResponse;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 use super::Connection;
 
@@ -97,8 +97,10 @@ struct Shared {
     live: ArcSwap<Vec<Connection>>,
     slots: std::sync::Mutex<Vec<Option<Connection>>>,
     health: watch::Sender<Health>,
-    /// Wakes slots waiting out a backoff: the node was reported up.
-    wake: Notify,
+    /// Counts the reports that the node is up. A slot notes the count before each attempt
+    /// and, once the attempt has failed, cuts its backoff short if the count moved: a report
+    /// that arrives while an attempt is under way is not lost.
+    wake: watch::Sender<u64>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -151,7 +153,7 @@ impl NodePool {
             live: ArcSwap::from_pointee(Vec::new()),
             slots: std::sync::Mutex::new(vec![None; slots]),
             health: watch::Sender::new(Health::Connecting),
-            wake: Notify::new(),
+            wake: watch::Sender::new(0),
             shutdown: watch::Sender::new(false),
         });
         for slot in 0..slots {
@@ -225,7 +227,7 @@ impl NodePool {
     /// The node was reported up (an UP event): retry every empty slot now instead of waiting
     /// out its backoff.
     pub fn node_up(&self) {
-        self.shared.wake.notify_waiters();
+        self.shared.wake.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Closes every connection and stops reconnecting.
@@ -250,11 +252,14 @@ async fn keep_slot_filled(
     config: PoolConfig,
 ) {
     let mut shutdown = shared.shutdown.subscribe();
+    let mut wake = shared.wake.subscribe();
     let mut delay = config.reconnect_base;
     loop {
         if *shutdown.borrow() {
             return;
         }
+        // Reports from before this attempt are answered by it; a later one wakes the backoff.
+        wake.mark_unchanged();
         let attempt = tokio::select! {
             r = connector.connect(shared.addr) => r,
             _ = shutdown.changed() => return,
@@ -285,11 +290,10 @@ async fn keep_slot_filled(
                 shared.set_slot(slot, None, Some(error.to_string()));
             }
         }
-        // Wait out the backoff, or less if the node is reported up.
-        let wake = shared.wake.notified();
+        // Wait out the backoff, or less if the node was reported up since the attempt began.
         tokio::select! {
             _ = tokio::time::sleep(jittered(delay, slot)) => {}
-            _ = wake => {}
+            Ok(()) = wake.changed() => {}
             _ = shutdown.changed() => return,
         }
         delay = (delay * 2).min(config.reconnect_max);

@@ -416,18 +416,24 @@ mod node_pool {
     use super::*;
     use crate::pool::{ConnectError, ConnectFuture, Connector, Health, NodePool, PoolConfig};
 
-    /// Connects to an in-memory echo peer; the first `fail_first` attempts fail.
+    /// Connects to an in-memory echo peer; the first `fail_first` attempts fail, each once
+    /// `gate` (if any) gives it a permit.
     struct Fake {
         attempts: AtomicUsize,
         fail_first: usize,
+        gate: Option<Arc<tokio::sync::Semaphore>>,
     }
 
     impl Connector for Fake {
         fn connect(&self, addr: std::net::SocketAddr) -> ConnectFuture {
             let n = self.attempts.fetch_add(1, Ordering::SeqCst);
             let fail = n < self.fail_first;
+            let gate = self.gate.clone();
             Box::pin(async move {
                 if fail {
+                    if let Some(gate) = gate {
+                        gate.acquire().await.expect("gate open").forget();
+                    }
                     return Err(ConnectError::Failed {
                         addr,
                         message: format!("attempt {n} refused"),
@@ -442,6 +448,7 @@ mod node_pool {
         Arc::new(Fake {
             attempts: AtomicUsize::new(0),
             fail_first,
+            gate: None,
         })
     }
 
@@ -526,6 +533,30 @@ mod node_pool {
         assert_eq!(pool.open_connections(), 0, "still backing off (a minute)");
         pool.node_up();
         wait_open(&pool, 2).await;
+    }
+
+    #[tokio::test]
+    async fn an_up_report_during_an_attempt_cuts_the_backoff_after_it_short() {
+        // One slot, whose first attempt is under way when the node is reported up and fails
+        // only after that: the report must not be lost to the minute's backoff that follows.
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let connector = Arc::new(Fake {
+            attempts: AtomicUsize::new(0),
+            fail_first: 1,
+            gate: Some(Arc::clone(&gate)),
+        });
+        let config = PoolConfig {
+            connections_per_node: 1,
+            ..config(60_000)
+        };
+        let pool = NodePool::start(addr(), connector.clone(), config);
+        while connector.attempts.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        pool.node_up();
+        gate.add_permits(1);
+        wait_open(&pool, 1).await;
+        assert_eq!(connector.attempts.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
