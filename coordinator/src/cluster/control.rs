@@ -215,6 +215,9 @@ async fn reconnect(
                 Ok((conn, events, fresh)) => {
                     // What events and pools told of liveness stays; the new node is up.
                     shared.control.store(Some(Arc::new(conn.clone())));
+                    shared
+                        .control_joins
+                        .fetch_add(1, std::sync::atomic::Ordering::Release);
                     shared.view.apply(ViewChange::Reread(fresh));
                     shared.view.apply(ViewChange::NodeState {
                         addr,

@@ -78,6 +78,8 @@ pub(crate) struct Shared {
     /// The view's one writer: every change goes through it.
     pub(crate) view: ViewWriter,
     pub(crate) control: ArcSwapOption<Connection>,
+    /// How many times the control connection has found a node again after losing its own.
+    pub(crate) control_joins: std::sync::atomic::AtomicU64,
     pub(crate) shutdown: watch::Sender<bool>,
     /// The cluster's SCHEMA_CHANGE events, for front ends that pass them on to clients.
     pub(crate) schema_events: tokio::sync::broadcast::Sender<Event>,
@@ -110,6 +112,7 @@ impl Cluster {
                     let shared = Arc::new(Shared {
                         view: ViewWriter::new(view),
                         control: ArcSwapOption::from_pointee(conn.clone()),
+                        control_joins: std::sync::atomic::AtomicU64::new(0),
                         shutdown: watch::Sender::new(false),
                         schema_events: tokio::sync::broadcast::Sender::new(SCHEMA_EVENTS_BUFFER),
                         config,
@@ -143,6 +146,14 @@ impl Cluster {
     /// The node the control connection is on, if it is connected.
     pub fn control_node(&self) -> Option<SocketAddr> {
         self.shared.control.load().as_ref().map(|c| c.addr())
+    }
+
+    /// How many times the control connection has found a node again after losing its own;
+    /// it counts up before the view that move brings is published.
+    pub(crate) fn control_joins(&self) -> u64 {
+        self.shared
+            .control_joins
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The protocol version the control connection speaks (the newest both sides know), if it
